@@ -1,0 +1,1 @@
+"""Detectors: pure statistics over windows of captured traffic, and the scheduled runner."""

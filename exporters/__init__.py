@@ -1,0 +1,1 @@
+"""Exporters: Prometheus metrics, alert rules and Grafana dashboards from detector results."""

@@ -1,0 +1,69 @@
+"""The one exception tree of modeltap.
+
+Every error a user can cause or meet derives from :class:`ModeltapError`. Messages are
+sentences that say what happened and what to do next; the CLI prints them as they are
+and exits with the class's ``exit_code`` (mapped in one place, ``monitor.cli``).
+
+Exit codes: 0 success, 1 a check failed or the work could not finish, 2 bad usage,
+configuration or input, 3 a service (database, broker) is unreachable.
+"""
+
+from __future__ import annotations
+
+
+class ModeltapError(Exception):
+    """Base of every modeltap error; ``str(err)`` is the user-facing message."""
+
+    exit_code = 1
+
+
+class ConfigError(ModeltapError):
+    """The configuration file or an environment override is invalid."""
+
+    exit_code = 2
+
+
+class InputError(ModeltapError):
+    """A file, payload or argument given by the user cannot be used as it is."""
+
+    exit_code = 2
+
+
+class StorageError(ModeltapError):
+    """The store failed to read or write."""
+
+
+class StorageUnavailableError(StorageError):
+    """The database cannot be reached."""
+
+    exit_code = 3
+
+
+class SchemaOutOfDateError(StorageError):
+    """The database schema is older than this version of modeltap expects."""
+
+    exit_code = 2
+
+
+class TransportError(ModeltapError):
+    """The broker or another transport failed."""
+
+
+class TransportUnavailableError(TransportError):
+    """The broker cannot be reached."""
+
+    exit_code = 3
+
+
+class MissingExtraError(ModeltapError):
+    """An optional dependency is needed for this feature and is not installed."""
+
+    exit_code = 2
+
+    def __init__(self, feature: str, extra: str, module: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional package '{module}'; "
+            f"install it with: pip install 'modeltap[{extra}]'"
+        )
+        self.extra = extra
+        self.module = module

@@ -1,0 +1,176 @@
+"""The record types that flow from capture to storage to detectors.
+
+Records are frozen slotted dataclasses: cheap to build on the sidecar's request path and
+safe to hand between threads. Times are timezone-aware UTC; ``utc()`` normalises them.
+The stored form of each record is a table in ``monitor.store.tables``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import astuple, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+# A value that survives a JSON round trip (str, number, bool, None, lists and dicts of them).
+JsonValue = Any
+
+Direction = Literal["lower", "higher"]
+"""Which way a score moves when things get worse: p-values drift *lower*, distances *higher*."""
+
+ResultStatus = Literal["ok", "insufficient_data", "error"]
+
+
+def utc(moment: datetime) -> datetime:
+    """The same instant in UTC; naive datetimes are refused rather than guessed."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment.isoformat()}: give a timezone (UTC expected)")
+    return moment.astimezone(UTC)
+
+
+def label_key(request_id: str | None, row_index: int | None, instance_id: str | None) -> str:
+    """The key a prediction and its late label share.
+
+    An instance id (when the model's config names one) wins; otherwise the request id and
+    the row's index within the batch request.
+
+    >>> label_key("req-1", 2, None)
+    'r:req-1:2'
+    >>> label_key("req-1", 2, "cust-9")
+    'i:cust-9'
+    """
+    if instance_id is not None:
+        return f"i:{instance_id}"
+    if request_id is None:
+        raise ValueError("a label needs a request id or an instance id")
+    return f"r:{request_id}:{row_index or 0}"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One HTTP call through the sidecar (or one logged call), identified by ``event_id``."""
+
+    event_id: str
+    request_id: str
+    model: str
+    version: str
+    ts: datetime
+    latency_ms: float
+    status_code: int
+    upstream_latency_ms: float | None = None
+    request_bytes: int = 0
+    response_bytes: int = 0
+    # Why the upstream call failed (upstream_unreachable, upstream_timeout), else None.
+    error: str | None = None
+    # Why no prediction rows were captured (unparsed: ..., sampled_out, too_large), else None.
+    capture_note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRecord:
+    """One instance of a (possibly batched) request: its features and the model's answer."""
+
+    event_id: str
+    row_index: int
+    request_id: str
+    model: str
+    version: str
+    ts: datetime
+    features: Mapping[str, JsonValue]
+    prediction: JsonValue
+    score: float | None = None
+    instance_id: str | None = None
+
+    @property
+    def label_key(self) -> str:
+        return label_key(self.request_id, self.row_index, self.instance_id)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRecord:
+    """Ground truth for one prediction, arriving late; upserted on its label key."""
+
+    value: JsonValue
+    ts: datetime
+    received_at: datetime
+    request_id: str | None = None
+    row_index: int | None = None
+    instance_id: str | None = None
+    model: str | None = None
+
+    @property
+    def label_key(self) -> str:
+        return label_key(self.request_id, self.row_index, self.instance_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceProfile:
+    """A compact fitted reference for one model (and version), stored versioned."""
+
+    model: str
+    version: str
+    profile_version: int
+    created_at: datetime
+    source: str
+    profile: Mapping[str, JsonValue]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorResult:
+    """One detector's verdict on one window; upserted on (model .. window_end)."""
+
+    model: str
+    version: str
+    detector: str
+    window_start: datetime
+    window_end: datetime
+    computed_at: datetime
+    status: ResultStatus
+    score: float | None
+    threshold: float | None
+    direction: Direction | None
+    alert: bool
+    feature: str = ""
+    segment: str = ""
+    statistic: float | None = None
+    reference_size: int | None = None
+    current_size: int | None = None
+    details: Mapping[str, JsonValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """What one write carries, committed in one transaction."""
+
+    requests: Sequence[RequestRecord] = ()
+    predictions: Sequence[PredictionRecord] = ()
+    labels: Sequence[LabelRecord] = ()
+
+    def __len__(self) -> int:
+        return len(self.requests) + len(self.predictions) + len(self.labels)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteSummary:
+    """What a write did; duplicates are events already stored (redeliveries)."""
+
+    requests_written: int = 0
+    requests_duplicate: int = 0
+    predictions_written: int = 0
+    predictions_duplicate: int = 0
+    labels_written: int = 0
+    labels_updated: int = 0
+
+    def __add__(self, other: WriteSummary) -> WriteSummary:
+        return WriteSummary(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeSummary:
+    """Rows removed by a retention purge, per table."""
+
+    requests: int
+    predictions: int
+    labels: int
+    results: int
+    partitions_dropped: int = 0

@@ -1,0 +1,135 @@
+"""PostgreSQL specifics: the COPY fast path and daily partitions of the event tables."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, text
+
+from monitor.store.tables import PARTITIONED
+
+# Arbitrary constant that serialises partition creation across every writer of the database.
+_PARTITION_LOCK = 0x6D74_7061  # "mtpa"
+_PARTITION_NAME = re.compile(r"^(?P<table>[a-z_]+)_p(?P<day>\d{8})$")
+
+
+def copy_insert_ignore(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Sequence[Any]],
+    json_columns: Iterable[str],
+    dumps: Callable[[Any], str],
+) -> int:
+    """Insert ``rows`` (tuples in column order) skipping existing keys; returns rows added.
+
+    COPY streams the batch into a session-local staging table in one round trip, then a
+    single INSERT … SELECT … ON CONFLICT DO NOTHING moves it over. That is several times
+    faster than multi-row INSERTs and keeps idempotency in the database, where concurrent
+    writers cannot race it.
+    """
+    if not rows:
+        return 0
+    columns = [column.name for column in table.columns]
+    as_json = {columns.index(name) for name in json_columns}
+    column_list = ", ".join(f'"{name}"' for name in columns)
+    stage = f"_stage_{table.name}"
+    raw = connection.connection.driver_connection
+    if raw is None:  # pragma: no cover - only for detached connections
+        raise RuntimeError("connection has no driver connection")
+    with raw.cursor() as cursor:
+        cursor.execute(
+            f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" (LIKE "{table.name}" INCLUDING DEFAULTS) '
+            "ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f'COPY "{stage}" ({column_list}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        dumps(value) if index in as_json and value is not None else value
+                        for index, value in enumerate(row)
+                    ]
+                    if as_json
+                    else row
+                )
+        cursor.execute(
+            f'INSERT INTO "{table.name}" ({column_list}) SELECT {column_list} FROM "{stage}" '
+            "ON CONFLICT DO NOTHING"
+        )
+        inserted: int = cursor.rowcount
+        cursor.execute(f'TRUNCATE "{stage}"')
+    return max(inserted, 0)
+
+
+def partition_name(table: str, day: date) -> str:
+    return f"{table}_p{day:%Y%m%d}"
+
+
+class Partitions:
+    """Creates the daily partitions writes need, and drops the ones retention expired."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._known: set[tuple[str, date]] = set()
+
+    def ensure(self, moments: Iterable[datetime]) -> None:
+        """Make sure a partition exists for every day touched (and the day after each).
+
+        Runs in its own short transaction before the data is written: creating a partition
+        locks the parent table, which must not be held for the length of a batch. The day
+        after is created early so midnight never waits on it.
+        """
+        days = {moment.astimezone(UTC).date() for moment in moments}
+        days |= {day + timedelta(days=1) for day in days}
+        missing = sorted(
+            (table, day) for table in PARTITIONED for day in days if (table, day) not in self._known
+        )
+        if not missing:
+            return
+        with self._engine.begin() as connection:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PARTITION_LOCK})
+            for table, day in missing:
+                start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+                end = start + timedelta(days=1)
+                connection.exec_driver_sql(
+                    f'CREATE TABLE IF NOT EXISTS "{partition_name(table, day)}" '
+                    f"PARTITION OF \"{table}\" FOR VALUES FROM ('{start.isoformat()}') "
+                    f"TO ('{end.isoformat()}')"
+                )
+        self._known.update(missing)
+
+    def forget(self) -> None:
+        """Drop the cache (another process may have dropped partitions)."""
+        self._known.clear()
+
+    def drop_before(self, connection: Connection, before: datetime) -> tuple[int, dict[str, int]]:
+        """Drop partitions whose whole day lies before ``before``.
+
+        Returns how many were dropped and how many rows they held, per parent table.
+        """
+        cutoff = before.astimezone(UTC)
+        dropped = 0
+        rows: dict[str, int] = {}
+        for table in PARTITIONED:
+            names = connection.execute(
+                text(
+                    "SELECT c.relname FROM pg_inherits i "
+                    "JOIN pg_class c ON c.oid = i.inhrelid "
+                    "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = :table"
+                ),
+                {"table": table},
+            ).scalars()
+            for name in list(names):
+                match = _PARTITION_NAME.match(name)
+                if not match or match.group("table") != table:
+                    continue
+                day = datetime.strptime(match.group("day"), "%Y%m%d").replace(tzinfo=UTC)
+                if day + timedelta(days=1) <= cutoff:
+                    held = connection.exec_driver_sql(f'SELECT count(*) FROM "{name}"').scalar()
+                    rows[table] = rows.get(table, 0) + int(held or 0)
+                    connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
+                    self._known.discard((table, day.date()))
+                    dropped += 1
+        return dropped, rows

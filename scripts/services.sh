@@ -1,0 +1,347 @@
+#!/usr/bin/env bash
+# The real services modeltap's tests and local stack run against, as plain processes
+# (no Docker): PostgreSQL 15, a single-node Apache Kafka 4 broker in KRaft mode, Prometheus.
+#
+#   scripts/services.sh install [SERVICE...]   install what is missing (apt, Maven Central)
+#   scripts/services.sh start   [SERVICE...]   install if needed, start, wait until ready
+#   scripts/services.sh stop    [SERVICE...]   stop what this script started
+#   scripts/services.sh status  [SERVICE...]   say what runs where
+#   scripts/services.sh env                    print the MONITOR_TEST_* exports for tests
+#
+# SERVICE is postgres, kafka or prometheus; none means all three. A service that is already
+# reachable through MONITOR_TEST_POSTGRES_URL, MONITOR_TEST_KAFKA (host:port) or
+# MONITOR_TEST_PROMETHEUS (URL) is reused instead of started, e.g. one from
+# `docker compose up`. State, data and logs live in $MONITOR_STATE_DIR (default ./.state).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${MONITOR_STATE_DIR:-$ROOT/.state}
+PG_PORT=${MONITOR_PG_PORT:-55432}
+KAFKA_PORT=${MONITOR_KAFKA_PORT:-19092}
+CONTROLLER_PORT=$((KAFKA_PORT + 1))
+PROM_PORT=${MONITOR_PROMETHEUS_PORT:-19090}
+PG_BIN=/usr/lib/postgresql/15/bin
+KAFKA_POM=$ROOT/scripts/kafka/pom.xml
+DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
+ALL=(postgres kafka prometheus)
+
+say() { printf 'services: %s\n' "$*" >&2; }
+die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else die "need root (or sudo) to run: $*"
+  fi
+}
+
+APT_UPDATED=0
+apt_install() {
+  say "installing Debian packages: $*"
+  local log=$STATE/apt.log
+  if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >"$log" 2>&1; then
+    if [ "$APT_UPDATED" = 0 ]; then
+      APT_UPDATED=1
+      as_root apt-get update >>"$log" 2>&1 || die "apt-get update failed; see $log"
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >>"$log" 2>&1 \
+        || die "apt-get install $* failed; see $log"
+    else
+      die "apt-get install $* failed; see $log"
+    fi
+  fi
+}
+
+# wait_until SECONDS WHAT LOG CMD...: poll CMD until it succeeds or time runs out.
+wait_until() {
+  local seconds=$1 what=$2 log=$3; shift 3
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      say "$what did not become ready within ${seconds}s; last lines of $log:"
+      tail -n 20 "$log" >&2 2>/dev/null || true
+      exit 1
+    fi
+    sleep 0.3
+  done
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# ---------------------------------------------------------------- PostgreSQL 15
+
+PG_DIR=$STATE/postgres
+PG_URL="postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/modeltap"
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+postgres_install() {
+  [ -x "$PG_BIN/initdb" ] && command -v psql >/dev/null && return 0
+  apt_install postgresql-15 postgresql-client-15
+}
+
+pg_reachable() {  # URL
+  local libpq=${1/postgresql+psycopg:/postgresql:}
+  psql "$libpq" -Atqc 'select 1' >/dev/null 2>&1
+}
+
+postgres_start() {
+  if [ -n "${MONITOR_TEST_POSTGRES_URL:-}" ] && [ "$MONITOR_TEST_POSTGRES_URL" != "$PG_URL" ]; then
+    pg_reachable "$MONITOR_TEST_POSTGRES_URL" \
+      || die "MONITOR_TEST_POSTGRES_URL is set but nothing answers there; unset it to start a local PostgreSQL"
+    say "postgres: reusing $MONITOR_TEST_POSTGRES_URL"; return 0
+  fi
+  postgres_install
+  mkdir -p "$PG_DIR"
+  if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PG_DIR"; fi
+  if as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
+    say "postgres: already running on 127.0.0.1:$PG_PORT"
+  else
+    if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
+      as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres --no-sync -E UTF8 \
+        >"$PG_DIR/initdb.log" 2>&1 || die "initdb failed; see $PG_DIR/initdb.log"
+    fi
+    port_open 127.0.0.1 "$PG_PORT" && die "port $PG_PORT is taken by another process; set MONITOR_PG_PORT"
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
+      -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+      start >/dev/null || { tail -n 20 "$PG_DIR/postgres.log" >&2; die "PostgreSQL did not start; see $PG_DIR/postgres.log"; }
+    say "postgres: started on 127.0.0.1:$PG_PORT (log $PG_DIR/postgres.log)"
+  fi
+  local admin="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+  if [ "$(psql "$admin" -Atqc "select 1 from pg_database where datname = 'modeltap'")" != 1 ]; then
+    psql "$admin" -qc 'CREATE DATABASE modeltap' >/dev/null
+  fi
+  MONITOR_TEST_POSTGRES_URL=$PG_URL
+}
+
+postgres_stop() {
+  [ -f "$PG_DIR/data/PG_VERSION" ] || return 0
+  if as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
+    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
+    say "postgres: stopped"
+  fi
+}
+
+postgres_status() {
+  if [ -n "${MONITOR_TEST_POSTGRES_URL:-}" ] && [ "$MONITOR_TEST_POSTGRES_URL" != "$PG_URL" ]; then
+    pg_reachable "$MONITOR_TEST_POSTGRES_URL" && echo "postgres: reachable at $MONITOR_TEST_POSTGRES_URL (external)" \
+      || echo "postgres: NOT reachable at $MONITOR_TEST_POSTGRES_URL (external)"
+  elif [ -f "$PG_DIR/data/PG_VERSION" ] && as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
+    echo "postgres: running at $PG_URL"
+  else
+    echo "postgres: stopped"
+  fi
+}
+
+# ---------------------------------------------------------------- Apache Kafka (KRaft)
+
+KAFKA_DIR=$STATE/kafka
+
+kafka_version() { sed -n '/kafka_2.13/{n;s/.*<version>\(.*\)<\/version>.*/\1/p;}' "$KAFKA_POM"; }
+
+kafka_install() {
+  command -v java >/dev/null || apt_install openjdk-17-jre-headless
+  command -v mvn >/dev/null || apt_install maven
+  local version; version=$(kafka_version)
+  if [ -f "$KAFKA_DIR/libs/.complete-$version" ]; then return 0; fi
+  say "kafka: fetching Apache Kafka $version jars from Maven Central"
+  rm -rf "$KAFKA_DIR/libs"; mkdir -p "$KAFKA_DIR/libs"
+  mvn -B -q -f "$KAFKA_POM" "$DEPENDENCY_PLUGIN:copy-dependencies" -DincludeScope=runtime \
+    -DoutputDirectory="$KAFKA_DIR/libs" >"$KAFKA_DIR/maven.log" 2>&1 \
+    || { tail -n 20 "$KAFKA_DIR/maven.log" >&2; die "could not fetch the Kafka jars; see $KAFKA_DIR/maven.log"; }
+  touch "$KAFKA_DIR/libs/.complete-$version"
+}
+
+kafka_started() { grep -q 'Kafka Server started' "$KAFKA_DIR/kafka.log" 2>/dev/null && port_open 127.0.0.1 "$KAFKA_PORT"; }
+
+kafka_start() {
+  if [ -n "${MONITOR_TEST_KAFKA:-}" ] && [ "$MONITOR_TEST_KAFKA" != "127.0.0.1:$KAFKA_PORT" ]; then
+    port_open "${MONITOR_TEST_KAFKA%:*}" "${MONITOR_TEST_KAFKA##*:}" \
+      || die "MONITOR_TEST_KAFKA=$MONITOR_TEST_KAFKA is set but nothing listens there; unset it to start a local broker"
+    say "kafka: reusing $MONITOR_TEST_KAFKA"; return 0
+  fi
+  mkdir -p "$KAFKA_DIR"
+  if pid_alive "$KAFKA_DIR/kafka.pid"; then
+    say "kafka: already running on 127.0.0.1:$KAFKA_PORT"
+  else
+    kafka_install
+    port_open 127.0.0.1 "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process; set MONITOR_KAFKA_PORT"
+    cat >"$KAFKA_DIR/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$KAFKA_DIR/data
+num.partitions=3
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+EOF
+    local cp="$KAFKA_DIR/libs/*"
+    if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
+      local id
+      # A cluster id starting with '-' would be read as an option.
+      until id=$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1) && [ "${id:0:1}" != - ]; do :; done
+      java -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$KAFKA_DIR/server.properties" \
+        --ignore-formatted >"$KAFKA_DIR/format.log" 2>&1 || die "formatting Kafka storage failed; see $KAFKA_DIR/format.log"
+    fi
+    : >"$KAFKA_DIR/kafka.log"
+    setsid nohup java -Xmx768m -Xms256m -XX:+UseG1GC -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
+      -cp "$cp" kafka.Kafka "$KAFKA_DIR/server.properties" >>"$KAFKA_DIR/kafka.log" 2>&1 </dev/null &
+    echo $! >"$KAFKA_DIR/kafka.pid"
+    wait_until 90 "Kafka" "$KAFKA_DIR/kafka.log" kafka_started
+    say "kafka: started on 127.0.0.1:$KAFKA_PORT (log $KAFKA_DIR/kafka.log)"
+  fi
+  MONITOR_TEST_KAFKA=127.0.0.1:$KAFKA_PORT
+}
+
+kafka_stop() {
+  pid_alive "$KAFKA_DIR/kafka.pid" || { rm -f "$KAFKA_DIR/kafka.pid"; return 0; }
+  local pid; pid=$(cat "$KAFKA_DIR/kafka.pid")
+  kill -TERM "$pid"  # a controlled shutdown
+  local deadline=$((SECONDS + 30))
+  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.3; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+  rm -f "$KAFKA_DIR/kafka.pid"
+  say "kafka: stopped"
+}
+
+kafka_status() {
+  if [ -n "${MONITOR_TEST_KAFKA:-}" ] && [ "$MONITOR_TEST_KAFKA" != "127.0.0.1:$KAFKA_PORT" ]; then
+    echo "kafka: external at $MONITOR_TEST_KAFKA"
+  elif pid_alive "$KAFKA_DIR/kafka.pid"; then
+    echo "kafka: running at 127.0.0.1:$KAFKA_PORT (pid $(cat "$KAFKA_DIR/kafka.pid"))"
+  else
+    echo "kafka: stopped"
+  fi
+}
+
+# ---------------------------------------------------------------- Prometheus
+
+PROM_DIR=$STATE/prometheus
+
+prometheus_install() {
+  command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v amtool >/dev/null \
+    && command -v curl >/dev/null && return 0
+  apt_install prometheus prometheus-alertmanager curl
+}
+
+prometheus_ready() { curl -fsS "$1/-/ready" >/dev/null 2>&1; }
+
+prometheus_start() {
+  local own="http://127.0.0.1:$PROM_PORT"
+  if [ -n "${MONITOR_TEST_PROMETHEUS:-}" ] && [ "$MONITOR_TEST_PROMETHEUS" != "$own" ]; then
+    prometheus_ready "$MONITOR_TEST_PROMETHEUS" \
+      || die "MONITOR_TEST_PROMETHEUS=$MONITOR_TEST_PROMETHEUS is set but not ready; unset it to start a local Prometheus"
+    say "prometheus: reusing $MONITOR_TEST_PROMETHEUS"; return 0
+  fi
+  prometheus_install
+  mkdir -p "$PROM_DIR/targets" "$PROM_DIR/rules" "$PROM_DIR/data"
+  if pid_alive "$PROM_DIR/prometheus.pid"; then
+    say "prometheus: already running on $own"
+  else
+    port_open 127.0.0.1 "$PROM_PORT" && die "port $PROM_PORT is taken by another process; set MONITOR_PROMETHEUS_PORT"
+    # Tests add scrape targets by dropping JSON files into targets/ (file discovery) and
+    # rule files into rules/ followed by POST /-/reload.
+    cat >"$PROM_DIR/prometheus.yml" <<EOF
+global:
+  scrape_interval: 2s
+  evaluation_interval: 2s
+rule_files:
+  - $PROM_DIR/rules/*.yml
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ["127.0.0.1:$PROM_PORT"]
+  - job_name: modeltap
+    file_sd_configs:
+      - files: ["$PROM_DIR/targets/*.json"]
+        refresh_interval: 2s
+EOF
+    promtool check config "$PROM_DIR/prometheus.yml" >"$PROM_DIR/check.log" 2>&1 \
+      || die "generated Prometheus config is invalid; see $PROM_DIR/check.log"
+    : >"$PROM_DIR/prometheus.log"
+    setsid nohup prometheus --config.file="$PROM_DIR/prometheus.yml" \
+      --storage.tsdb.path="$PROM_DIR/data" --web.listen-address="127.0.0.1:$PROM_PORT" \
+      --web.enable-lifecycle --web.enable-admin-api --storage.tsdb.allow-overlapping-blocks \
+      >>"$PROM_DIR/prometheus.log" 2>&1 </dev/null &
+    echo $! >"$PROM_DIR/prometheus.pid"
+    wait_until 60 "Prometheus" "$PROM_DIR/prometheus.log" prometheus_ready "$own"
+    say "prometheus: started on $own (log $PROM_DIR/prometheus.log)"
+  fi
+  MONITOR_TEST_PROMETHEUS=$own
+  MONITOR_TEST_PROMETHEUS_DIR=$PROM_DIR
+}
+
+prometheus_stop() {
+  pid_alive "$PROM_DIR/prometheus.pid" || { rm -f "$PROM_DIR/prometheus.pid"; return 0; }
+  local pid; pid=$(cat "$PROM_DIR/prometheus.pid")
+  kill -TERM "$pid"
+  local deadline=$((SECONDS + 20))
+  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+  rm -f "$PROM_DIR/prometheus.pid"
+  say "prometheus: stopped"
+}
+
+prometheus_status() {
+  local own="http://127.0.0.1:$PROM_PORT"
+  if [ -n "${MONITOR_TEST_PROMETHEUS:-}" ] && [ "$MONITOR_TEST_PROMETHEUS" != "$own" ]; then
+    echo "prometheus: external at $MONITOR_TEST_PROMETHEUS"
+  elif pid_alive "$PROM_DIR/prometheus.pid"; then
+    echo "prometheus: running at $own (pid $(cat "$PROM_DIR/prometheus.pid"))"
+  else
+    echo "prometheus: stopped"
+  fi
+}
+
+# ---------------------------------------------------------------- main
+
+write_env() {
+  {
+    [ -n "${MONITOR_TEST_POSTGRES_URL:-}" ] && echo "export MONITOR_TEST_POSTGRES_URL='$MONITOR_TEST_POSTGRES_URL'"
+    [ -n "${MONITOR_TEST_KAFKA:-}" ] && echo "export MONITOR_TEST_KAFKA='$MONITOR_TEST_KAFKA'"
+    [ -n "${MONITOR_TEST_PROMETHEUS:-}" ] && echo "export MONITOR_TEST_PROMETHEUS='$MONITOR_TEST_PROMETHEUS'"
+    [ -n "${MONITOR_TEST_PROMETHEUS_DIR:-}" ] && echo "export MONITOR_TEST_PROMETHEUS_DIR='$MONITOR_TEST_PROMETHEUS_DIR'"
+    echo "export MONITOR_STATE_DIR='$STATE'"
+  } >"$STATE/services.env"
+}
+
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+
+main() {
+  local action=${1:-}; [ $# -gt 0 ] && shift
+  local services=("$@"); [ ${#services[@]} -eq 0 ] && services=("${ALL[@]}")
+  for service in "${services[@]}"; do
+    case $service in postgres|kafka|prometheus) ;; *) die "unknown service '$service'; choose from: ${ALL[*]}";; esac
+  done
+  mkdir -p "$STATE"
+  case $action in
+    install) for s in "${services[@]}"; do "${s}_install"; done ;;
+    start)
+      # Pick up what an earlier start recorded, so a partial restart keeps the rest.
+      # shellcheck disable=SC1091
+      [ -f "$STATE/services.env" ] && . "$STATE/services.env"
+      for s in "${services[@]}"; do "${s}_start"; done
+      write_env
+      say "environment for tests written to $STATE/services.env" ;;
+    stop) for s in "${services[@]}"; do "${s}_stop"; done ;;
+    status) for s in "${services[@]}"; do "${s}_status"; done ;;
+    env) [ -f "$STATE/services.env" ] && cat "$STATE/services.env" || die "nothing started yet; run: $0 start" ;;
+    ""|-h|--help|help) usage ;;
+    *) usage; die "unknown action '$action'" ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make test`: real services up, then lint, types and the whole suite; services down after.
+# Any failing step fails the run, and pytest collecting no tests is a failure too.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+BIN=.venv/bin
+
+step() { printf '\n== %s\n' "$*"; }
+failed() { printf '\nmake test: FAILED during %s\n' "$current" >&2; }
+current=setup
+trap failed ERR
+
+step "services"
+current="service start-up"
+scripts/services.sh start
+trap 'scripts/services.sh stop' EXIT
+# shellcheck disable=SC1091
+. "${MONITOR_STATE_DIR:-.state}/services.env"
+
+step "lint"; current=lint
+$BIN/ruff check .
+$BIN/ruff format --check .
+
+step "types"; current="type check"
+$BIN/mypy
+
+step "tests"; current=tests
+# Exit code 5 (no tests collected) is a failure like any other non-zero code.
+$BIN/pytest -p no:cacheprovider "$@"
+
+printf '\nmake test: all passed\n'

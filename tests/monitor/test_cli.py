@@ -1,0 +1,112 @@
+"""The `monitor` command line, driven in-process with click's CliRunner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.store.migrate import head_revision
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_help_lists_only_working_commands(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    listed = [
+        line.split()[0]
+        for line in result.output.split("Commands:")[1].splitlines()
+        if line.startswith("  ") and line.strip()
+    ]
+    assert listed == ["config", "db", "demo"]
+    for name in listed:
+        assert runner.invoke(cli, [name, "--help"]).exit_code == 0
+
+
+def test_config_check_accepts_the_example(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["config", "check", str(ROOT / "config.example.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "is valid: 1 model(s)" in result.output
+
+
+def test_config_check_rejects_bad_files_with_exit_2_and_no_traceback(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("detectors: {window: soon}\n")
+    result = runner.invoke(cli, ["config", "check", str(bad)])
+    assert result.exit_code == 2
+    assert "detectors.window: expected a duration" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_config_check_show_masks_secrets(runner: CliRunner) -> None:
+    result = runner.invoke(
+        cli, ["config", "check", "--show"], env={"MONITOR_SERVE__LABELS_TOKEN": "hunter2"}
+    )
+    assert result.exit_code == 0
+    assert "hunter2" not in result.output
+    assert "labels_token: '**********'" in result.output
+
+
+def test_global_config_option_is_used_by_commands(runner: CliRunner, tmp_path: Path) -> None:
+    database = tmp_path / "via-config.db"
+    config = tmp_path / "c.yaml"
+    config.write_text(f"storage: {{url: 'sqlite:///{database}'}}\n")
+    result = runner.invoke(cli, ["--config", str(config), "db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert database.exists()
+
+
+def test_db_upgrade_creates_then_reports_current(runner: CliRunner, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    first = runner.invoke(cli, ["db", "upgrade", "--url", url])
+    assert first.exit_code == 0, first.output
+    assert f"upgraded from empty to revision {head_revision()}" in first.output
+    again = runner.invoke(cli, ["db", "upgrade", "--url", url])
+    assert f"already at revision {head_revision()}" in again.output
+
+
+def test_db_upgrade_on_the_real_postgres(runner: CliRunner, postgres_database: str) -> None:
+    result = runner.invoke(cli, ["db", "upgrade"], env={"MONITOR_STORAGE__URL": postgres_database})
+    assert result.exit_code == 0, result.output
+    assert "upgraded from empty" in result.output
+
+
+def test_an_unreachable_database_exits_3_with_a_sentence(runner: CliRunner) -> None:
+    result = runner.invoke(
+        cli, ["db", "upgrade", "--url", "postgresql+psycopg://u:pw@127.0.0.1:1/x"]
+    )
+    assert result.exit_code == 3
+    assert result.output.startswith("error: cannot reach the database at ")
+    assert ":pw@" not in result.output
+
+
+def test_a_sqlite_path_in_a_missing_directory_is_a_usage_error(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    result = runner.invoke(cli, ["db", "upgrade", "--url", f"sqlite:///{tmp_path}/no/such/m.db"])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_demo_runs_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["demo", "--dir", str(tmp_path), "--hours", "2", "--rps", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert "ignored as duplicates" in result.output
+    assert (tmp_path / "demo.db").exists()
+    assert "churn: per 30-minute window" in result.output
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert "modeltap, version" in result.output
