@@ -168,21 +168,21 @@ def run_demo(directory: Path, *, hours: int, rps: float, seed: int, console: Con
 
     table = Table(title=f"{MODEL}: per 30-minute window (drift planted in the last hour)")
     for column in (
-        "window (UTC)",
-        "requests",
+        "UTC",
+        "reqs",
         "p50 ms",
         "p99 ms",
         "errors",
         "rows",
-        "mean age",
-        "pro share",
+        "age",
+        "pro",
         "labelled",
         "accuracy",
     ):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
     for window, row in summarise(store, start, end, timedelta(minutes=30)).iterrows():
         table.add_row(
-            f"{window:%m-%d %H:%M}",
+            f"{window:%H:%M}",
             f"{row['requests']:.0f}",
             f"{row['p50_ms']:.1f}",
             f"{row['p99_ms']:.1f}",

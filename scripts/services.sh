@@ -6,6 +6,7 @@
 #   scripts/services.sh start   [SERVICE...]   install if needed, start, wait until ready
 #   scripts/services.sh stop    [SERVICE...]   stop what this script started
 #   scripts/services.sh status  [SERVICE...]   say what runs where
+#   scripts/services.sh running [SERVICE...]   exit 0 only if all of them are up already
 #   scripts/services.sh env                    print the MONITOR_TEST_* exports for tests
 #
 # SERVICE is postgres, kafka or prometheus; none means all three. A service that is already
@@ -318,7 +319,7 @@ write_env() {
   } >"$STATE/services.env"
 }
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 main() {
   local action=${1:-}; [ $# -gt 0 ] && shift
@@ -338,6 +339,10 @@ main() {
       say "environment for tests written to $STATE/services.env" ;;
     stop) for s in "${services[@]}"; do "${s}_stop"; done ;;
     status) for s in "${services[@]}"; do "${s}_status"; done ;;
+    running)
+      # shellcheck disable=SC1091
+      [ -f "$STATE/services.env" ] && . "$STATE/services.env"
+      for s in "${services[@]}"; do "${s}_status" | grep -qE ': (running|reachable|external)' || exit 1; done ;;
     env) [ -f "$STATE/services.env" ] && cat "$STATE/services.env" || die "nothing started yet; run: $0 start" ;;
     ""|-h|--help|help) usage ;;
     *) usage; die "unknown action '$action'" ;;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: real services up, then lint, types and the whole suite; services down after.
+# `make test`: real services up, then lint, types and the whole suite; the services this run
+# started are stopped afterwards (ones already running, e.g. for development, are left up).
 # Any failing step fails the run, and pytest collecting no tests is a failure too.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,8 +13,12 @@ trap failed ERR
 
 step "services"
 current="service start-up"
+started=()
+for service in postgres kafka prometheus; do
+  scripts/services.sh running "$service" || started+=("$service")
+done
 scripts/services.sh start
-trap 'scripts/services.sh stop' EXIT
+trap '[ ${#started[@]} -eq 0 ] || scripts/services.sh stop "${started[@]}"' EXIT
 # shellcheck disable=SC1091
 . "${MONITOR_STATE_DIR:-.state}/services.env"
 

@@ -1,0 +1,32 @@
+"""``monitor`` sub-commands, one module per area; ``monitor.cli`` assembles them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor.config import MonitorConfig
+from monitor.configload import load_config
+
+
+class Settings:
+    """What every command gets: the config path and the environment, parsed on first use."""
+
+    def __init__(self, path: Path | None, env: Mapping[str, str]) -> None:
+        self.path = path
+        self.env = env
+        self._config: MonitorConfig | None = None
+
+    def config(self, overrides: Mapping[str, Any] | None = None) -> MonitorConfig:
+        """The configuration; ``overrides`` (command-line flags) rank above everything."""
+        if overrides:
+            return load_config(self.path, self.env, overrides)
+        if self._config is None:
+            self._config = load_config(self.path, self.env)
+        return self._config
+
+
+pass_settings = click.make_pass_decorator(Settings)
