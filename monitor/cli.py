@@ -18,6 +18,7 @@ from monitor.commands import Settings
 from monitor.commands.config import config
 from monitor.commands.db import db
 from monitor.commands.demo import demo
+from monitor.commands.sidecar import sidecar
 from monitor.configload import CONFIG_ENV
 from monitor.errors import ModeltapError
 
@@ -52,7 +53,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = Settings(config_path, dict(os.environ))
 
 
-for command in (config, db, demo):
+for command in (config, db, demo, sidecar):
     cli.add_command(command)
 
 

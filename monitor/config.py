@@ -139,6 +139,8 @@ class CaptureConfig(_Section):
     sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     drop_fields: list[str] = Field(default_factory=list)
     hash_fields: list[str] = Field(default_factory=list)
+    # Key for HMAC-SHA256 of hash_fields; without one a plain SHA-256 is used.
+    hash_key: SecretStr | None = None
     max_body_bytes: ByteSize = Field(default=10 * 2**20, ge=0)
 
 
@@ -243,8 +245,10 @@ class SidecarConfig(_Section):
     model: str | None = None
     model_version: str | None = None
     queue_size: int = Field(default=10_000, ge=1)
+    queue_max_bytes: ByteSize = Field(default=64 * 2**20, ge=1)
     batch_size: int = Field(default=500, ge=1)
     flush_interval: Duration = timedelta(milliseconds=200)
+    sink_timeout: Duration = timedelta(seconds=5)
     spool_dir: Path = Path(".modeltap/spool")
     spool_max_bytes: ByteSize = Field(default=512 * 2**20, ge=0)
     shutdown_grace: Duration = timedelta(seconds=25)
