@@ -17,10 +17,16 @@ from monitor.commands import Settings, pass_settings
 @click.option("--model", help="Model name when the request path does not name one.")
 @click.option("--model-version", help="Model version when the path does not name one.")
 @click.option("--sink", help="Where events go: sqlite:///…, postgresql+psycopg://… [storage.url].")
-@click.option("--spool-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Where batches wait while the sink is down [sidecar.spool_dir].")
-@click.option("--tail", type=click.Path(path_type=Path, dir_okay=False),
-              help="Follow this JSON-lines file instead of proxying HTTP.")
+@click.option(
+    "--spool-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where batches wait while the sink is down [sidecar.spool_dir].",
+)
+@click.option(
+    "--tail",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Follow this JSON-lines file instead of proxying HTTP.",
+)
 @pass_settings
 def sidecar(settings: Settings, sink: str | None, **flags: Any) -> None:
     """Capture every request and prediction of a model server, without touching it.
