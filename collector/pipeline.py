@@ -236,6 +236,15 @@ class Pipeline:
             self._spooling -= 1
         (self._metrics.spooled if stored else self._metrics.dropped).inc(len(events))
 
+    async def deliver(self, batch: list[Exchange]) -> None:
+        """Convert a batch and return once it is with the sink or on disk (log-tail mode)."""
+        events = await self._convert(batch)
+        if self._sink_free():
+            self._busy = True
+            await self._send_or_spool(events)
+        else:
+            await self._to_spool(events)
+
     # -- the replayer -------------------------------------------------------------------
 
     async def replay(self) -> None:

@@ -28,7 +28,7 @@ from monitor.commands import Settings, pass_settings
     help="Follow this JSON-lines file instead of proxying HTTP.",
 )
 @pass_settings
-def sidecar(settings: Settings, sink: str | None, **flags: Any) -> None:
+def sidecar(settings: Settings, /, sink: str | None, **flags: Any) -> None:
     """Capture every request and prediction of a model server, without touching it.
 
     Every flag can also come from the config file or the environment
