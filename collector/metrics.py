@@ -7,8 +7,11 @@ after ``max_models`` distinct pairs further ones are counted under ``model="othe
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from collector.capture import Exchange
 
 # Model latency spans a millisecond (a cached linear model) to tens of seconds (an LLM).
 LATENCY_BUCKETS = (
@@ -36,6 +39,7 @@ class SidecarMetrics:
     def __init__(self, registry: CollectorRegistry, *, max_models: int = 20) -> None:
         self._max_models = max_models
         self._seen: set[tuple[str, str]] = set()
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
         pair = ["model", "version"]
         self.requests = Counter(
             "modeltap_sidecar_requests",
@@ -110,6 +114,29 @@ class SidecarMetrics:
     def watch(self, name: str, read: Callable[[], float]) -> None:
         """Compute gauge ``name`` at scrape time from ``read``."""
         self._gauges[name].set_function(read)
+
+    def observe(self, exchange: Exchange) -> None:
+        """Count one answered request (label lookups cached: this runs per request)."""
+        key = (exchange.model, exchange.version, exchange.status)
+        children = self._children.get(key)
+        if children is None:
+            model, version = self.labels(exchange.model, exchange.version)
+            code = str(exchange.status)
+            children = (
+                self.requests.labels(model, version, code),
+                self.duration.labels(model, version),
+                self.upstream_duration.labels(model, version),
+                self.upstream_errors.labels(model, version, code),
+            )
+            if len(self._children) < 10_000:
+                self._children[key] = children
+        requests, duration, upstream_duration, upstream_errors = children
+        requests.inc()
+        duration.observe(exchange.latency_ms / 1000)
+        if exchange.upstream_latency_ms is not None:
+            upstream_duration.observe(exchange.upstream_latency_ms / 1000)
+        if exchange.error in ("upstream_unreachable", "upstream_timeout"):
+            upstream_errors.inc()
 
     def labels(self, model: str, version: str) -> tuple[str, str]:
         """The (model, version) to label series with, folding excess pairs into "other"."""

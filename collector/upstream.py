@@ -122,6 +122,11 @@ class UpstreamResponse:
 
     async def read(self, timeout: float) -> bytes:
         """The whole body."""
+        if self._complete and self._error is None:  # usual for small answers: no waiting
+            body = b"".join(self._chunks)
+            self._chunks.clear()
+            self._buffered = 0
+            return body
         return b"".join([chunk async for chunk in self.chunks(timeout)])
 
     def release(self) -> None:
@@ -283,11 +288,14 @@ class _Connection(asyncio.Protocol):
                 await self._write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
             if chunked:
                 await self._write(b"0\r\n\r\n")
+        # A timer rather than wait_for: this await is on every request's path, and wait_for
+        # costs two extra turns of the event loop.
+        ready = self._headers_ready
+        timer = loop.call_later(timeout, _expire, ready, timeout)
         try:
-            # On timeout wait_for cancels the future, so a later connection loss finds it done.
-            await asyncio.wait_for(self._headers_ready, timeout)
-        except TimeoutError:
-            raise UpstreamTimeout(f"the upstream did not answer within {timeout:g}s") from None
+            await ready
+        finally:
+            timer.cancel()
         return self._response
 
     def release(self, response: UpstreamResponse) -> None:
@@ -410,6 +418,11 @@ class UpstreamPool:
         for connection in self._idle:
             connection.close()
         self._idle.clear()
+
+
+def _expire(ready: asyncio.Future[None], timeout: float) -> None:
+    if not ready.done():
+        ready.set_exception(UpstreamTimeout(f"the upstream did not answer within {timeout:g}s"))
 
 
 def _content_length(headers: Headers) -> int | None:

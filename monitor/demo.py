@@ -1,8 +1,9 @@
-"""`monitor demo`: synthetic traffic for a churn model, through the real store, summarised.
+"""`monitor demo`: a churn model's history through the store, then live through a sidecar.
 
-The traffic has a planted change in its last hour (older customers, more on the "pro"
-plan) and a canary version taking a tenth of the requests, so the summary has something
-to show. Everything goes through the same store, schema and migrations production uses.
+The history has a planted change in its last hour (older customers, more on the "pro"
+plan) and a canary version taking a tenth of the requests; the live part runs a real model
+server behind a real `monitor sidecar` process and changes its callers the same way halfway.
+Everything goes through the same store, schema and migrations production uses.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from monitor.demo_live import run_live
 from monitor.errors import InputError
 from monitor.schema import (
     EventBatch,
@@ -133,8 +135,17 @@ def summarise(store: SqlStore, start: datetime, end: datetime, step: timedelta) 
     return summary.drop(columns="correct")
 
 
-def run_demo(directory: Path, *, hours: int, rps: float, seed: int, console: Console) -> None:
-    """Generate, store and summarise ``hours`` of traffic in ``directory/demo.db``."""
+def run_demo(
+    directory: Path,
+    *,
+    hours: int,
+    rps: float,
+    seed: int,
+    console: Console,
+    live_seconds: float = 20.0,
+    live_rps: float = 50.0,
+) -> None:
+    """History through the store, then live traffic through a real sidecar, summarised."""
     directory.mkdir(parents=True, exist_ok=True)
     database = directory / "demo.db"
     database.unlink(missing_ok=True)
@@ -144,12 +155,12 @@ def run_demo(directory: Path, *, hours: int, rps: float, seed: int, console: Con
     rng = np.random.default_rng(seed)
 
     store = SqlStore.open(url, migrate=True)
-    console.print(f"[bold]modeltap demo[/]: {hours} h of traffic for model '{MODEL}' into {url}")
+    console.print(f"[bold]modeltap demo[/]: {hours} h of history for model '{MODEL}' into {url}")
     total = int(hours * 3600 * rps)
     first: EventBatch | None = None
     written = WriteSummary()
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("writing events", total=total)
+        task = progress.add_task("writing history", total=total)
         for batch in synthetic_traffic(start, end, rps, rng):
             written += store.write(batch)
             first = first or batch
@@ -165,8 +176,39 @@ def run_demo(directory: Path, *, hours: int, rps: float, seed: int, console: Con
         f"re-sent the first {len(first.requests)} requests (a redelivery): "
         f"{again.requests_written} written, {again.requests_duplicate} ignored as duplicates"
     )
+    history = summarise(store, start, end, timedelta(minutes=30))
+    console.print(
+        _table(
+            f"{MODEL}: history per 30 minutes (drift planted in the last hour)", history, "%H:%M"
+        )
+    )
 
-    table = Table(title=f"{MODEL}: per 30-minute window (drift planted in the last hour)")
+    if live_seconds > 0:
+        live_start = datetime.now(UTC)
+        run = run_live(
+            directory, url, seconds=live_seconds, rps=live_rps, seed=seed, console=console
+        )
+        live_end = datetime.now(UTC) + timedelta(seconds=1)
+        captured = store.read_requests(MODEL, live_start, live_end, columns=("request_id",))
+        rows = store.read_predictions(MODEL, live_start, live_end, features=["age"])
+        console.print(
+            f"live: {run.sent} requests sent, {run.answered_ok} answered 200 by the model "
+            f"through the sidecar; captured {len(captured)} requests and {len(rows)} prediction "
+            f"rows ({run.spooled:.0f} spooled, {run.dropped:.0f} dropped, "
+            f"{run.unparsed:.0f} unparsed); sidecar exit code {run.exit_code} after SIGTERM"
+        )
+        live = summarise(store, live_start, live_end, timedelta(seconds=5))
+        console.print(
+            _table(
+                f"{MODEL}: live traffic per 5 seconds (callers change halfway)", live, "%H:%M:%S"
+            )
+        )
+    store.close()
+    console.print(f"inspect it yourself: sqlite3 {database} 'select count(*) from predictions'")
+
+
+def _table(title: str, summary: pd.DataFrame, time_format: str) -> Table:
+    table = Table(title=title)
     for column in (
         "UTC",
         "reqs",
@@ -180,9 +222,9 @@ def run_demo(directory: Path, *, hours: int, rps: float, seed: int, console: Con
         "accuracy",
     ):
         table.add_column(column, justify="right", no_wrap=True)
-    for window, row in summarise(store, start, end, timedelta(minutes=30)).iterrows():
+    for window, row in summary.iterrows():
         table.add_row(
-            f"{window:%H:%M}",
+            f"{window:{time_format}}",
             f"{row['requests']:.0f}",
             f"{row['p50_ms']:.1f}",
             f"{row['p99_ms']:.1f}",
@@ -193,6 +235,4 @@ def run_demo(directory: Path, *, hours: int, rps: float, seed: int, console: Con
             f"{row['labelled']:.0%}",
             "-" if pd.isna(row["accuracy"]) else f"{row['accuracy']:.1%}",
         )
-    console.print(table)
-    store.close()
-    console.print(f"inspect it yourself: sqlite3 {database} 'select count(*) from predictions'")
+    return table

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Tools for the chart, manifest and benchmark checks: Helm (built with `go install`),
-# kubernetes-validate and check-jsonschema (into .venv), wrk (Debian). Idempotent.
+# Tools for the chart, manifest and benchmark checks: Helm and vegeta (built with
+# `go install`), kubernetes-validate and check-jsonschema (into .venv), wrk (Debian).
+# Idempotent.
 #
 #   scripts/tools.sh            install whatever is missing
 #   scripts/tools.sh --print    print where each tool is
@@ -10,6 +11,7 @@ STATE=${MONITOR_STATE_DIR:-$ROOT/.state}
 HELM_VERSION=v3.21.4
 KUBERNETES_VALIDATE=1.37.0
 CHECK_JSONSCHEMA=0.39.0
+VEGETA_VERSION=v12.12.0
 BIN_DIR=$STATE/bin
 VENV=$ROOT/.venv
 
@@ -38,6 +40,17 @@ install_python_tools() {
   "$VENV/bin/pip" install --quiet "kubernetes-validate==$KUBERNETES_VALIDATE" "check-jsonschema==$CHECK_JSONSCHEMA"
 }
 
+install_vegeta() {
+  # Constant-rate load with latency percentiles (wrk measures closed-loop throughput).
+  if [ -x "$BIN_DIR/vegeta" ] && [ -f "$BIN_DIR/.vegeta-$VEGETA_VERSION" ]; then return 0; fi
+  command -v go >/dev/null || die "Go is needed to build vegeta; install golang or put go on PATH"
+  say "building vegeta $VEGETA_VERSION with go install"
+  mkdir -p "$BIN_DIR"
+  GOBIN=$BIN_DIR go install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION" >"$STATE/vegeta-build.log" 2>&1 \
+    || { tail -n 20 "$STATE/vegeta-build.log" >&2; die "go install vegeta failed; see $STATE/vegeta-build.log"; }
+  rm -f "$BIN_DIR"/.vegeta-*; touch "$BIN_DIR/.vegeta-$VEGETA_VERSION"
+}
+
 install_wrk() {
   command -v wrk >/dev/null && return 0
   say "installing wrk (Debian)"
@@ -51,9 +64,11 @@ mkdir -p "$STATE"
 if [ "${1:-}" = --print ]; then
   echo "helm: $(helm_path)"; echo "kubernetes-validate: $VENV/bin/kubernetes-validate"
   echo "check-jsonschema: $VENV/bin/check-jsonschema"; echo "wrk: $(command -v wrk || echo missing)"
+  echo "vegeta: $BIN_DIR/vegeta"
   exit 0
 fi
 install_python_tools
 install_wrk
+install_vegeta
 install_helm
-say "ready: helm $HELM_VERSION at $(helm_path), kubernetes-validate $KUBERNETES_VALIDATE, check-jsonschema $CHECK_JSONSCHEMA, wrk"
+say "ready in $BIN_DIR and .venv: helm $HELM_VERSION, vegeta $VEGETA_VERSION, kubernetes-validate $KUBERNETES_VALIDATE, check-jsonschema $CHECK_JSONSCHEMA, wrk"

@@ -23,18 +23,22 @@ def extract(
     outputs = response.get("predictions", response.get("outputs"))
     if outputs is None:
         raise PayloadError("KServe v1 response has no 'predictions'")
-    predictions = align(len(instances), outputs)
-    scores: list[float | None] = [None] * len(predictions)
-    if payload.prediction_path or payload.score_path:
-        picked, scores = [], []
-        for item in predictions:
-            picked.append(_pick(item, payload.prediction_path))
-            scores.append(as_score(_pick(item, payload.score_path)) if payload.score_path else None)
-        predictions = picked
+    items = align(len(instances), outputs)
+    # prediction_path and score_path look inside prediction objects; a bare value is the
+    # answer itself (which also lets one model config name Open Inference outputs).
+    predictions = [
+        _pick(item, payload.prediction_path) if isinstance(item, dict) else item for item in items
+    ]
+    scores = [
+        as_score(_pick(item, payload.score_path))
+        if isinstance(item, dict) and payload.score_path
+        else None
+        for item in items
+    ]
     return Rows([as_row(item, feature_names) for item in instances], predictions, scores)
 
 
-def _pick(item: Any, path: str | None) -> Any:
+def _pick(item: dict[str, Any], path: str | None) -> Any:
     try:
         return get_path(item, path)
     except KeyError as error:

@@ -32,11 +32,39 @@ from rich.console import Console
     show_default=True,
     help="Requests per second in the synthetic traffic.",
 )
+@click.option(
+    "--live-seconds",
+    type=click.FloatRange(0, 600),
+    default=20.0,
+    show_default=True,
+    help="Seconds of live traffic through a real sidecar (0 skips it).",
+)
+@click.option(
+    "--live-rps",
+    type=click.FloatRange(1, 500),
+    default=50.0,
+    show_default=True,
+    help="Requests per second of the live traffic.",
+)
 @click.option("--seed", type=int, default=7, show_default=True)
-def demo(directory: Path, hours: int, rps: float, seed: int) -> None:
-    """Run modeltap end to end on the embedded default (SQLite, no Kafka)."""
+def demo(
+    *, directory: Path, hours: int, rps: float, live_seconds: float, live_rps: float, seed: int
+) -> None:
+    """Run modeltap end to end on the embedded default (SQLite, no Kafka).
+
+    Writes hours of history for a churn model through the store, then starts a model
+    server and a real `monitor sidecar` in front of it and sends it live traffic.
+    """
     from monitor.demo import run_demo  # noqa: PLC0415 - pulls in numpy and pandas
 
     # Piped output gets rich's 80-column default, too narrow for the summary table.
     width = None if sys.stdout.isatty() else 120
-    run_demo(directory, hours=hours, rps=rps, seed=seed, console=Console(width=width))
+    run_demo(
+        directory,
+        hours=hours,
+        rps=rps,
+        seed=seed,
+        console=Console(width=width),
+        live_seconds=live_seconds,
+        live_rps=live_rps,
+    )

@@ -40,6 +40,7 @@ from monitor.store.base import REQUEST_COLUMNS
 from monitor.store.engine import WRITE, make_engine, translate_errors
 from monitor.store.migrate import require_current, upgrade
 from monitor.store.postgres import Partitions, copy_insert_ignore
+from monitor.store.sqlite import sqlite_insert_ignore
 from monitor.store.tables import (
     detector_results,
     labels,
@@ -170,12 +171,7 @@ class SqlStore:
         json_columns = [column.name for column in table.columns if column.name in _JSON_COLUMNS]
         if self._postgres:
             return copy_insert_ignore(connection, table, rows, json_columns, dumps)
-        names = [column.name for column in table.columns]
-        result = connection.execute(
-            sqlite_insert(table).on_conflict_do_nothing(),
-            [dict(zip(names, row, strict=True)) for row in rows],
-        )
-        return max(result.rowcount, 0)
+        return sqlite_insert_ignore(connection, table, rows, json_columns)
 
     def _upsert_labels(self, connection: Connection, records: list[LabelRecord]) -> tuple[int, int]:
         if not records:

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -90,6 +90,7 @@ class SidecarProcess:
     port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    running: ClassVar[list[SidecarProcess]] = []
 
     @property
     def url(self) -> str:
@@ -127,6 +128,7 @@ class SidecarProcess:
                 stderr=subprocess.STDOUT,
                 env=os.environ | {"PYTHONUNBUFFERED": "1"},
             )
+        SidecarProcess.running.append(self)
         wait_http(f"{self.metrics_url}/healthz", log=self.log)
         wait_http(f"{self.url}/healthz", log=self.log)  # the proxied model server, too
         return self
@@ -144,6 +146,17 @@ class SidecarProcess:
                 if line.startswith(name + " ") or line.startswith(name + "{"):
                     return float(line.rsplit(" ", 1)[1])
         return 0.0
+
+
+@pytest.fixture(autouse=True)
+def _no_orphan_sidecars() -> Iterator[None]:
+    """Kill any sidecar a test started and left running (say, after a failed assertion)."""
+    before = len(SidecarProcess.running)  # longer-lived ones (module fixtures) are not ours
+    yield
+    for sidecar in SidecarProcess.running[before:]:
+        if sidecar.process is not None and sidecar.process.poll() is None:
+            sidecar.process.kill()
+            sidecar.process.wait()
 
 
 @pytest.fixture

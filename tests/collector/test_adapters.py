@@ -182,3 +182,12 @@ def test_paths() -> None:
         get_path(document, "a.5.b")
     with pytest.raises(KeyError):
         get_path(document, "a.x")
+
+
+def test_kserve_v1_bare_predictions_ignore_paths_meant_for_objects() -> None:
+    rows = run(
+        {"instances": [[1, 2]]}, {"predictions": [1]}, prediction_path="label", score_path="p"
+    )
+    assert (rows.predictions, rows.scores) == ([1], [None])
+    with pytest.raises(PayloadError, match="prediction item: no value at 'label'"):
+        run({"instances": [[1, 2]]}, {"predictions": [{"other": 1}]}, prediction_path="label")

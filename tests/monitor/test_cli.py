@@ -26,7 +26,7 @@ def test_help_lists_only_working_commands(runner: CliRunner) -> None:
         for line in result.output.split("Commands:")[1].splitlines()
         if line.startswith("  ") and line.strip()
     ]
-    assert listed == ["config", "db", "demo"]
+    assert listed == ["config", "db", "demo", "sidecar"]
     for name in listed:
         assert runner.invoke(cli, [name, "--help"]).exit_code == 0
 
@@ -99,11 +99,31 @@ def test_a_sqlite_path_in_a_missing_directory_is_a_usage_error(
 
 
 def test_demo_runs_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(cli, ["demo", "--dir", str(tmp_path), "--hours", "2", "--rps", "0.5"])
+    result = runner.invoke(
+        cli,
+        [
+            "demo",
+            "--dir",
+            str(tmp_path),
+            "--hours",
+            "2",
+            "--rps",
+            "0.5",
+            "--live-seconds",
+            "4",
+            "--live-rps",
+            "20",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "ignored as duplicates" in result.output
     assert (tmp_path / "demo.db").exists()
-    assert "churn: per 30-minute window" in result.output
+    assert "churn: history per 30 minutes" in result.output
+    assert (
+        "live: 80 requests sent, 80 answered 200 by the model through the sidecar; "
+        "captured 80 requests" in " ".join(result.output.split())
+    )
+    assert "sidecar exit code 0 after SIGTERM" in " ".join(result.output.split())
 
 
 def test_version(runner: CliRunner) -> None:
