@@ -234,6 +234,22 @@ def test_gzip_passes_untouched_and_the_captured_copy_is_decoded(
     assert data == direct_body
     assert json.loads(gzip.decompress(data)) == {"predictions": [1, 0]}
 
+    records = json.dumps([{"sepal_length": 1.0}, {"sepal_length": 2.0}]).encode()
+    response, data = call(
+        sidecar.url,
+        "POST",
+        "/gzip",
+        records,
+        {"Content-Type": "application/json", "X-Request-ID": "gz-answer"},
+    )
+    assert response.getheader("Content-Encoding") == "gzip"
+    assert gzip.decompress(data) == records
+    answered = captured(database, "gz-answer")  # a gzip answer, decoded for capture only
+    assert [row["prediction"] for row in answered["rows"]] == [
+        {"sepal_length": 1.0},
+        {"sepal_length": 2.0},
+    ]
+
     body = gzip.compress(json.dumps({"sepal_length": 1.0}).encode())
     response, data = call(
         sidecar.url,
