@@ -27,6 +27,9 @@ from monitor.events import CapturedEvent, decode_events, encode_events
 
 log = logging.getLogger("modeltap.capture")
 
+_REPLAY_FILES = 64
+_REPLAY_BYTES = 4 * 2**20
+
 
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
@@ -260,15 +263,19 @@ class Pipeline:
                 await asyncio.sleep(0.05)
 
     async def replay_one(self) -> bool:
-        """Deliver the spool's oldest batch; True when it was accepted and removed."""
-        head = await asyncio.to_thread(self._spool.oldest)
-        if head is None:
+        """Deliver the spool's oldest batches in one write; True when they were accepted.
+
+        Spooled batches are as small as traffic made them; replaying them merged (up to
+        ``_REPLAY_FILES`` files, ``_REPLAY_BYTES``) drains an outage's backlog in seconds.
+        """
+        head = await asyncio.to_thread(self._spool.head, _REPLAY_FILES, _REPLAY_BYTES)
+        if not head:
             return False
-        name, payload = head
-        events = decode_events(payload)
+        events = [event for _, payload in head for event in decode_events(payload)]
         if self._busy or not await self._send(events):
             return False
-        await asyncio.to_thread(self._spool.remove, name)
+        for name, _ in head:
+            await asyncio.to_thread(self._spool.remove, name)
         self._metrics.sent.inc(len(events))
         self._metrics.replayed.inc(len(events))
         return True

@@ -95,7 +95,12 @@ def assemble(config: MonitorConfig, clock: Callable[[], datetime]) -> Parts:
     registry = CollectorRegistry()
     metrics = SidecarMetrics(registry)
     capturer = Capturer({model.name: model for model in config.models})
-    sink = open_sink(config.sink_url)
+    sink = open_sink(
+        config.sink_url,
+        config.kafka,
+        timeout=settings.sink_timeout.total_seconds(),
+        source=f"/modeltap/sidecar/{settings.model or 'default'}",
+    )
     spool = Spool(settings.spool_dir, settings.spool_max_bytes)
     pipeline = Pipeline(
         capturer,

@@ -2,7 +2,7 @@
 
 ``sqlite:///…`` and ``postgresql+psycopg://…`` write through the store (idempotent on the
 event id, so a batch sent twice — after a timeout, or replayed from the spool — is stored
-once). The Kafka sink joins them with the Kafka transport.
+once). ``kafka://host:port/topic`` publishes to Kafka for `monitor collect` to store.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
+from monitor.config import KafkaConfig
 from monitor.errors import ConfigError
 from monitor.events import CapturedEvent, to_batch
 from monitor.store import SqlStore
@@ -59,13 +60,18 @@ class SqlSink:
             self._store.close()
 
 
-def open_sink(url: str) -> Sink:
+def open_sink(url: str, kafka: KafkaConfig, *, timeout: float, source: str) -> Sink:
     """The sink for ``url``; the embedded SQLite default creates its own schema."""
     if url.startswith("sqlite:"):
         return SqlSink(url, migrate=True)
     if url.startswith("postgresql"):
         return SqlSink(url, migrate=False)
+    if url.startswith("kafka://"):
+        from collector.kafka_sink import KafkaSink  # noqa: PLC0415 - only Kafka users need it
+
+        # Leave the pipeline a margin to spool before its own timeout gives up on the write.
+        return KafkaSink(url, kafka, timeout=timeout * 0.8, source=source)
     raise ConfigError(
-        f"sink {redact(url)} is not supported by this build; use sqlite:///path.db or "
-        "postgresql+psycopg://… (the Kafka sink comes with the Kafka transport)"
+        f"sink {redact(url)} is not supported; use sqlite:///path.db, "
+        "postgresql+psycopg://… or kafka://host:port/topic"
     )

@@ -78,11 +78,20 @@ class Spool:
 
     def oldest(self) -> tuple[str, bytes] | None:
         """The batch at the head (not removed), or None when empty."""
+        head = self.head(1, 0)
+        return head[0] if head else None
+
+    def head(self, files: int, max_bytes: int) -> list[tuple[str, bytes]]:
+        """Up to ``files`` batches from the head (at least one), stopping past ``max_bytes``."""
         with self._lock:
-            if not self._files:
-                return None
-            name = self._files[0][0]
-        return name, (self.directory / name).read_bytes()
+            chosen: list[str] = []
+            total = 0
+            for name, size in self._files[:files]:
+                if chosen and total + size > max_bytes:
+                    break
+                chosen.append(name)
+                total += size
+        return [(name, (self.directory / name).read_bytes()) for name in chosen]
 
     def remove(self, name: str) -> None:
         """Forget a batch the sink has accepted."""

@@ -15,6 +15,7 @@ import click
 
 from monitor import __version__
 from monitor.commands import Settings
+from monitor.commands.collect import collect
 from monitor.commands.config import config
 from monitor.commands.db import db
 from monitor.commands.demo import demo
@@ -53,7 +54,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = Settings(config_path, dict(os.environ))
 
 
-for command in (config, db, demo, sidecar):
+for command in (collect, config, db, demo, sidecar):
     cli.add_command(command)
 
 

@@ -109,6 +109,8 @@ class KafkaConfig(_Section):
     replication_factor: int = Field(default=1, ge=1)
     consumer_group: str = "modeltap-collector"
     client_id: str = "modeltap"
+    compression: Literal["lz4", "gzip", "zstd", "none"] = "lz4"
+    linger: Duration = timedelta(milliseconds=5)
     security: KafkaSecurity = KafkaSecurity()
 
     @field_validator("bootstrap_servers", mode="before")
@@ -268,6 +270,16 @@ class ServeConfig(_Section):
     labels_token_file: Path | None = None
 
 
+class CollectConfig(_Section):
+    """`monitor collect`: Kafka to the database."""
+
+    metrics_listen: Address = "0.0.0.0:9109"
+    batch_size: int = Field(default=2000, ge=1, le=100_000)
+    # How long a batch may wait to fill up before it is written anyway.
+    batch_wait: Duration = timedelta(milliseconds=500)
+    retry_max: Duration = timedelta(seconds=10)
+
+
 class ExporterConfig(_Section):
     max_features_per_model: int = Field(default=50, ge=1, le=1000)
 
@@ -282,6 +294,7 @@ class MonitorConfig(_Section):
     detectors: DetectorsConfig = DetectorsConfig()
     sidecar: SidecarConfig = SidecarConfig()
     serve: ServeConfig = ServeConfig()
+    collect: CollectConfig = CollectConfig()
     exporter: ExporterConfig = ExporterConfig()
 
     @field_validator("models")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,3 +147,119 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     engine.dispose()
     yield cluster
     cluster.destroy()
+
+
+class PrivateKafka:
+    """A single-node KRaft broker of one test's own, which it may stop, kill and restart.
+
+    Uses the jars scripts/services.sh fetched; ~5 s to start. Fault tests stop brokers,
+    which must not happen to the shared one.
+    """
+
+    def __init__(self) -> None:
+        state = Path(os.environ.get("MONITOR_STATE_DIR", Path(__file__).parents[1] / ".state"))
+        self.libs = state / "kafka" / "libs"
+        if not any(self.libs.glob("kafka_2.13-*.jar")):
+            pytest.fail(f"no Kafka jars in {self.libs}; {SERVICES_HINT}")
+        self.directory = Path(tempfile.mkdtemp(prefix="modeltap-kafka-"))
+        self.port, controller = _free_port(), _free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.config = self.directory / "server.properties"
+        self.config.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{controller}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.directory / 'data'}",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=3",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=false",
+                    "",
+                ]
+            )
+        )
+        classpath = f"{self.libs}/*"
+        cluster = "modeltapTestCluster00A"  # 22 characters of base64, not starting with '-'
+        subprocess.run(
+            [
+                "java",
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster,
+                "-c",
+                str(self.config),
+                "--ignore-formatted",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        log = (self.directory / "kafka.log").open("ab")
+        self.process = subprocess.Popen(
+            ["java", "-Xmx512m", "-cp", f"{self.libs}/*", "kafka.Kafka", str(self.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"private Kafka exited; see {self.directory / 'kafka.log'}")
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"private Kafka did not listen within 90 s; see {self.directory}")
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        from kafka import KafkaAdminClient
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                KafkaAdminClient(bootstrap_servers=self.bootstrap).close()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+        self.process.wait(60)
+        self.process = None
+
+    def destroy(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@pytest.fixture
+def private_kafka() -> Iterator[PrivateKafka]:
+    """A Kafka broker of the test's own (see PrivateKafka)."""
+    broker = PrivateKafka()
+    yield broker
+    broker.destroy()

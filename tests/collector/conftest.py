@@ -202,3 +202,79 @@ def events_in(database: Path) -> dict[str, Any]:
             if isinstance(row[key], str):
                 row[key] = json.loads(row[key])
     return {"requests": requests, "rows": rows}
+
+
+@dataclass
+class CollectorProcess:
+    """`monitor collect` started from a config file."""
+
+    directory: Path
+    config: dict[str, Any]
+    metrics_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    running: ClassVar[list[CollectorProcess]] = []
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "collect.log"
+
+    def start(self) -> CollectorProcess:
+        config = self.config | {
+            "collect": {
+                "metrics_listen": f"127.0.0.1:{self.metrics_port}",
+                "batch_wait": "100ms",
+                **self.config.get("collect", {}),
+            }
+        }
+        path = self.directory / "collect.yaml"
+        path.write_text(yaml.safe_dump(config))
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(MONITOR), "--config", str(path), "collect"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=os.environ | {"PYTHONUNBUFFERED": "1"},
+            )
+        CollectorProcess.running.append(self)
+        wait_http(f"http://127.0.0.1:{self.metrics_port}/metrics", log=self.log)
+        return self
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        assert self.process is not None
+        self.process.send_signal(signum)
+        code = self.process.wait(timeout)
+        self.process = None
+        return code
+
+    def metric(self, name: str) -> float:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+
+@pytest.fixture(autouse=True)
+def _no_orphan_collectors() -> Iterator[None]:
+    before = len(CollectorProcess.running)
+    yield
+    for collector in CollectorProcess.running[before:]:
+        if collector.process is not None and collector.process.poll() is None:
+            collector.process.kill()
+            collector.process.wait()
+
+
+def kafka_config(bootstrap: str, prefix: str, **extra: Any) -> dict[str, Any]:
+    """A kafka config section with topics of the test's own."""
+    return {
+        "bootstrap_servers": [bootstrap],
+        "partitions": 3,
+        "topics": {
+            "events": f"{prefix}.events",
+            "labels": f"{prefix}.labels",
+            "dead_letter": f"{prefix}.dead",
+        },
+        **extra,
+    }

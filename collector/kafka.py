@@ -1,0 +1,180 @@
+"""Kafka plumbing shared by the sink and the collector: client settings, topics, the wire.
+
+Events travel as CloudEvents 1.0 in binary mode: attributes in ``ce_*`` headers, the JSON
+body as the value, the model name as the key (so one model's events stay in order on one
+partition). Two types are ours: ``dev.modeltap.inference.v1`` (a request and its prediction
+rows, ``monitor.events``) and ``dev.modeltap.label.v1`` (late ground truth).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from cloudevents.core.bindings import kafka as binding
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from monitor.codec import dumps
+from monitor.config import KafkaConfig
+from monitor.errors import ConfigError
+from monitor.events import CapturedEvent, EventFormatError, decode_event, encode_event
+
+log = logging.getLogger("modeltap.kafka")
+
+INFERENCE_TYPE = "dev.modeltap.inference.v1"
+LABEL_TYPE = "dev.modeltap.label.v1"
+_FORMAT = JSONFormat()
+
+
+def client_settings(config: KafkaConfig, bootstrap: Sequence[str] | None = None) -> dict[str, Any]:
+    """kafka-python keyword arguments for the configured brokers and security.
+
+    Secrets come from the config (itself from the environment or a mounted file) and are
+    handed to the client only; nothing here logs them.
+    """
+    security = config.security
+    settings: dict[str, Any] = {
+        "bootstrap_servers": list(bootstrap or config.bootstrap_servers),
+        "client_id": config.client_id,
+        "security_protocol": security.protocol,
+        # kafka-python backs off up to 30 s between reconnects by default, which would
+        # leave a returned broker unused for that long; a second is plenty on a LAN.
+        "reconnect_backoff_max_ms": 1000,
+    }
+    if security.protocol in ("SSL", "SASL_SSL"):
+        for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            value = getattr(security, key)
+            if value is not None:
+                settings[key] = str(value)
+        if security.ssl_password is not None:
+            settings["ssl_password"] = security.ssl_password.get_secret_value()
+    if security.protocol.startswith("SASL"):
+        settings["sasl_mechanism"] = security.sasl_mechanism
+        settings["sasl_plain_username"] = security.sasl_username
+        settings["sasl_plain_password"] = sasl_password(config)
+    return settings
+
+
+def sasl_password(config: KafkaConfig) -> str | None:
+    security = config.security
+    if security.sasl_password is not None:
+        return security.sasl_password.get_secret_value()
+    if security.sasl_password_file is not None:
+        try:
+            return security.sasl_password_file.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ConfigError(
+                f"kafka.security.sasl_password_file {security.sasl_password_file} cannot be "
+                f"read: {error.strerror}"
+            ) from None
+    return None
+
+
+def parse_sink_url(url: str) -> tuple[list[str], str]:
+    """``kafka://host:port[,host:port]/topic`` → (bootstrap servers, topic)."""
+    parts = urlsplit(url)
+    topic = parts.path.strip("/")
+    servers = [server for server in parts.netloc.split(",") if server]
+    if parts.scheme != "kafka" or not servers or not topic:
+        raise ConfigError(f"expected kafka://host:port/topic, got {url!r}")
+    return servers, topic
+
+
+def ensure_topics(settings: dict[str, Any], config: KafkaConfig, topics: Sequence[str]) -> None:
+    """Create missing topics with the configured partitions and replication."""
+    admin = KafkaAdminClient(**settings)
+    try:
+        existing = set(admin.list_topics())
+        missing = [name for name in topics if name not in existing]
+        if missing:
+            try:
+                admin.create_topics(
+                    [
+                        NewTopic(
+                            name,
+                            num_partitions=config.partitions,
+                            replication_factor=config.replication_factor,
+                        )
+                        for name in missing
+                    ]
+                )
+                log.info("created Kafka topic(s) %s", ", ".join(missing))
+            except TopicAlreadyExistsError:
+                pass  # another process won the race
+    finally:
+        admin.close()
+
+
+def to_message(event: CapturedEvent, source: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of an inference event in CloudEvents binary mode."""
+    request = event.request
+    cloud_event = CloudEvent(
+        attributes={
+            "type": INFERENCE_TYPE,
+            "source": source,
+            "id": request.event_id,
+            "time": request.ts,
+            "datacontenttype": "application/json",
+            "subject": request.model,
+        },
+        data=dumps(encode_event(event)).encode(),
+    )
+    message = binding.to_binary(cloud_event, _FORMAT, key_mapper=lambda _e: request.model)
+    key = request.model.encode()
+    return key, message.value, list(message.headers.items())
+
+
+def label_message(
+    label: dict[str, Any], source: str, time: datetime, event_id: str
+) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of a label in CloudEvents binary mode."""
+    cloud_event = CloudEvent(
+        attributes={
+            "type": LABEL_TYPE,
+            "source": source,
+            "id": event_id,
+            "time": time,
+            "datacontenttype": "application/json",
+        },
+        data=dumps(label).encode(),
+    )
+    message = binding.to_binary(cloud_event, _FORMAT)
+    return None, message.value, list(message.headers.items())
+
+
+def from_message(
+    key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]
+) -> tuple[str, Any]:
+    """The CloudEvent type and payload of a message; EventFormatError says what is wrong.
+
+    Inference events come back as ``CapturedEvent``; labels as their JSON object.
+    """
+    if value is None:
+        raise EventFormatError("message has no value (a tombstone?)")
+    try:
+        message = binding.KafkaMessage(
+            headers={name: header or b"" for name, header in headers}, key=key, value=value
+        )
+        cloud_event = binding.from_binary(message, _FORMAT)
+    except (BaseCloudEventException, ValueError, TypeError, UnicodeDecodeError) as error:
+        raise EventFormatError(f"not a CloudEvent in binary mode: {error}") from None
+    kind = cloud_event.get_type()
+    data = cloud_event.get_data()
+    if kind not in (INFERENCE_TYPE, LABEL_TYPE):
+        raise EventFormatError(
+            f"unknown event type {kind!r}; expected {INFERENCE_TYPE} or {LABEL_TYPE}"
+        )
+    if not isinstance(data, dict):
+        # The SDK hands back undecodable JSON as text rather than failing.
+        what = "inference" if kind == INFERENCE_TYPE else "label"
+        raise EventFormatError(
+            f"{what} event data must be a JSON object, got {type(data).__name__}"
+        )
+    return kind, decode_event(data) if kind == INFERENCE_TYPE else data

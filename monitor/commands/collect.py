@@ -1,0 +1,78 @@
+"""``monitor collect``: the Kafka consumer group that stores events and labels."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+
+import click
+
+from monitor.commands import Settings, pass_settings
+from monitor.errors import TransportUnavailableError
+
+
+@click.command()
+@click.option("--metrics-listen", help="Address of /metrics [collect.metrics_listen].")
+@pass_settings
+def collect(settings: Settings, /, metrics_listen: str | None) -> None:
+    """Consume captured events and labels from Kafka and store them (exactly once).
+
+    Run as many as there are partitions to share: they form one consumer group
+    (kafka.consumer_group). Offsets are committed only after the database commit, so a
+    crash re-reads at most one batch, which the store ignores. SIGTERM finishes the
+    batch in hand and leaves the group.
+
+    \b
+    Example:
+      MONITOR_STORAGE__URL=postgresql+psycopg://modeltap@db/modeltap \\
+      MONITOR_KAFKA__BOOTSTRAP_SERVERS=kafka:9092 monitor collect
+    """
+    from kafka.errors import KafkaError  # noqa: PLC0415 - keep `monitor --help` fast
+    from prometheus_client import CollectorRegistry, start_http_server  # noqa: PLC0415
+
+    from collector.collect import Collector, CollectorMetrics  # noqa: PLC0415
+    from collector.sidecar import split_address  # noqa: PLC0415
+    from monitor.store import SqlStore  # noqa: PLC0415
+
+    overrides = {"collect": {"metrics_listen": metrics_listen}} if metrics_listen else None
+    config = settings.config(overrides)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    store = SqlStore.open(
+        config.storage.url, pool_size=2, migrate=config.storage.url.startswith("sqlite")
+    )
+    registry = CollectorRegistry()
+    metrics = CollectorMetrics(registry)
+    host, port = split_address(config.collect.metrics_listen)
+    start_http_server(port, addr=host, registry=registry)
+
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    collector = None
+    deadline = time.monotonic() + 60
+    while collector is None and not stop.is_set():
+        try:
+            collector = Collector(config, store, metrics)
+        except KafkaError as error:
+            if time.monotonic() > deadline:
+                raise TransportUnavailableError(
+                    f"cannot reach Kafka at {', '.join(config.kafka.bootstrap_servers)} "
+                    f"after 60 s ({error}); is kafka.bootstrap_servers right?"
+                ) from error
+            logging.getLogger("modeltap.collect").warning("Kafka not reachable yet: %s", error)
+            stop.wait(2)
+    if collector is not None:
+        collector.run(stop)
+    store.close()

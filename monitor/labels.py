@@ -1,0 +1,109 @@
+"""Late labels as they arrive through any door (HTTP, Kafka, files), validated the same way.
+
+A label says what the right answer was for one prediction: it names the prediction by its
+request id (and row index within a batch request, default 0) or by the instance id the
+model's config says instances carry, and gives the value. Time is when the truth became
+known (default: when modeltap received it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from monitor.config import MonitorConfig
+from monitor.errors import InputError
+from monitor.schema import JsonValue, LabelRecord, utc
+
+
+class LabelError(InputError):
+    """A label (or one of a batch) is invalid; the message names the item and field."""
+
+
+class _Label(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request_id: str | None = Field(default=None, min_length=1, max_length=255)
+    row_index: int | None = Field(default=None, ge=0)
+    instance_id: str | int | None = None
+    label: JsonValue = Field(default=None)
+    time: datetime | None = None
+    model: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _present(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "label" not in data:
+            raise ValueError("each label needs a 'label' field with the true value")
+        return data
+
+    @model_validator(mode="after")
+    def _keyed(self) -> _Label:
+        if self.request_id is None and self.instance_id is None:
+            raise ValueError("each label needs a request_id (with row_index) or an instance_id")
+        if self.time is not None and self.time.tzinfo is None:
+            raise ValueError("time needs a timezone, e.g. 2026-11-25T12:00:00Z")
+        if isinstance(self.label, dict | list):
+            raise ValueError("label must be a single value (number, string or boolean)")
+        return self
+
+
+def parse_labels(
+    items: Iterable[Any],
+    received_at: datetime,
+    *,
+    label_field: str = "label",
+    where: str = "labels",
+) -> list[LabelRecord]:
+    """Validate every item; raise LabelError naming the first bad ones (all or nothing).
+
+    >>> from datetime import UTC, datetime
+    >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> parse_labels([{"request_id": "r1", "label": 1}], now)[0].label_key
+    'r:r1:0'
+    """
+    records: list[LabelRecord] = []
+    problems: list[str] = []
+    for index, raw in enumerate(items):
+        item = raw
+        if isinstance(raw, Mapping) and label_field != "label" and label_field in raw:
+            item = {("label" if key == label_field else key): value for key, value in raw.items()}
+        try:
+            parsed = _Label.model_validate(item)
+        except ValidationError as exc:
+            for error in exc.errors()[:3]:
+                path = ".".join(str(part) for part in error["loc"])
+                field = f".{path}" if path else ""
+                message = error["msg"].removeprefix("Value error, ")
+                if error["type"] == "extra_forbidden":
+                    message = (
+                        "unknown field; allowed: request_id, row_index, instance_id, "
+                        f"{label_field}, time, model"
+                    )
+                problems.append(f"{where}[{index}]{field}: {message}")
+            if len(problems) >= 10:
+                break
+            continue
+        records.append(
+            LabelRecord(
+                value=parsed.label,
+                ts=utc(parsed.time) if parsed.time is not None else received_at,
+                received_at=received_at,
+                request_id=parsed.request_id,
+                row_index=parsed.row_index if parsed.instance_id is None else None,
+                instance_id=None if parsed.instance_id is None else str(parsed.instance_id),
+                model=parsed.model,
+            )
+        )
+    if problems:
+        raise LabelError("; ".join(problems))
+    return records
+
+
+def label_field_for(config: MonitorConfig, model: str | None) -> str:
+    """The field that holds the true value for ``model`` (its payload.label_field)."""
+    found = config.model(model) if model else None
+    return found.payload.label_field if found is not None else "label"
