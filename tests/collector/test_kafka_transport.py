@@ -7,7 +7,6 @@ import signal
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def database(postgres_database: str) -> Iterator[str]:
+def database(postgres_database: str) -> str:
     from monitor.store.engine import make_engine
     from monitor.store.migrate import upgrade
 
