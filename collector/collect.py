@@ -176,7 +176,9 @@ class Collector:
                 batch.requests.append(event.request)
                 batch.predictions.extend(event.predictions)
             else:
-                batch.labels.extend(parse_labels([payload], self._clock(), where="label"))
+                batch.labels.extend(
+                    parse_labels([payload], self._clock(), where="label", indexed=False)
+                )
         except InputError as error:
             batch.poison.append((message, str(error)))
 
@@ -209,10 +211,12 @@ class Collector:
                     self._batch = _Batch()
                     return
                 delay = min(delay * 2, self._config.collect.retry_max.total_seconds())
-        self._commit({
-            partition: OffsetAndMetadata(offset + 1, "", -1)
-            for partition, offset in batch.last.items()
-        })
+        self._commit(
+            {
+                partition: OffsetAndMetadata(offset + 1, "", -1)
+                for partition, offset in batch.last.items()
+            }
+        )
         self._metrics.written.inc(
             summary.requests_written + summary.labels_written + summary.labels_updated
         )

@@ -57,6 +57,7 @@ def parse_labels(
     *,
     label_field: str = "label",
     where: str = "labels",
+    indexed: bool = True,
 ) -> list[LabelRecord]:
     """Validate every item; raise LabelError naming the first bad ones (all or nothing).
 
@@ -83,7 +84,8 @@ def parse_labels(
                         "unknown field; allowed: request_id, row_index, instance_id, "
                         f"{label_field}, time, model"
                     )
-                problems.append(f"{where}[{index}]{field}: {message}")
+                at = f"{where}[{index}]" if indexed else where
+                problems.append(f"{at}{field}: {message}")
             if len(problems) >= 10:
                 break
             continue

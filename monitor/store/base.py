@@ -103,6 +103,10 @@ class Store(Protocol):
         """Delete events, labels and results older than ``before`` (retention)."""
         ...
 
+    def ping(self) -> None:
+        """Raise StorageUnavailableError unless the database answers."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

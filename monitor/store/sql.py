@@ -119,6 +119,10 @@ class SqlStore:
     def close(self) -> None:
         self._engine.dispose()
 
+    def ping(self) -> None:
+        with translate_errors(self._engine), self._engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
     # -- writes -------------------------------------------------------------------------
 
     def write(self, batch: EventBatch) -> WriteSummary:

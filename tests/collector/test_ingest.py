@@ -1,0 +1,155 @@
+"""POST /v1/labels against the real store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+
+from collector.ingest import IngestMetrics, LabelsHandler, StoreRunner
+from monitor.schema import EventBatch
+from monitor.store import SqlStore
+from monitor.store.engine import make_engine
+from tests.monitor.store.factories import T0, events
+
+NOW = datetime(2026, 11, 26, 9, tzinfo=UTC)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> SqlStore:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'labels.db'}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    return SqlStore.open(url, migrate=True)
+
+
+async def client_for(store: SqlStore, token: str | None = None) -> TestClient[Any, Any]:
+    registry = CollectorRegistry()
+    handler = LabelsHandler(
+        StoreRunner(store), IngestMetrics(registry), token=token, clock=lambda: NOW
+    )
+    app = web.Application()
+    app.router.add_post("/v1/labels", handler.handle)
+    app[REGISTRY] = registry
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def client(store: SqlStore) -> AsyncIterator[TestClient[Any, Any]]:
+    made = await client_for(store)
+    yield made
+    await made.close()
+    store.close()
+
+
+def labels_of(store: SqlStore) -> list[Any]:
+    frame = store.read_predictions("churn", T0, T0 + (NOW - T0), with_labels=True)
+    return frame["label"].tolist()
+
+
+async def test_one_label_or_many_and_corrections_replace(
+    client: TestClient[Any, Any], store: SqlStore
+) -> None:
+    store.write(events(range(3)))
+    one = await client.post("/v1/labels", json={"request_id": "req-0", "label": 1})
+    assert (one.status, await one.json()) == (200, {"written": 1, "updated": 0})
+    many = await client.post(
+        "/v1/labels",
+        json=[
+            {"request_id": "req-1", "row_index": 0, "label": 0, "time": "2026-11-26T08:00:00Z"},
+            {"request_id": "req-0", "label": 0},
+        ],
+    )
+    assert (many.status, await many.json()) == (200, {"written": 1, "updated": 1})
+    assert labels_of(store)[:2] == [0, 0]
+    empty = await client.post("/v1/labels", json=[])
+    assert await empty.json() == {"written": 0, "updated": 0}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"request_id": "r"}, "label: each label needs a 'label' field"),
+        ({"label": 1}, "label: each label needs a request_id (with row_index) or an instance_id"),
+        (
+            {"request_id": "r", "label": 1, "row_index": -1},
+            "label.row_index: Input should be greater than or equal to 0",
+        ),
+        (
+            {"request_id": "r", "label": 1, "colour": "red"},
+            "label.colour: unknown field; allowed: request_id, row_index, instance_id, label",
+        ),
+        ({"request_id": "r", "label": {"a": 1}}, "label must be a single value"),
+        ({"request_id": "r", "label": 1, "time": "2026-11-26T08:00:00"}, "time needs a timezone"),
+        ({"request_id": "r", "label": 1, "time": "yesterday"}, "label.time: Input should be"),
+        (
+            [{"request_id": "ok", "label": 1}, {"request_id": "r"}],
+            "labels[1]: each label needs a 'label' field",
+        ),
+    ],
+)
+async def test_schema_errors_are_422_naming_the_field_and_write_nothing(
+    client: TestClient[Any, Any],
+    store: SqlStore,
+    body: Any,
+    message: str,
+) -> None:
+    response = await client.post("/v1/labels", json=body)
+    assert response.status == 422
+    assert message in (await response.json())["error"]
+    assert store.write(EventBatch()).labels_written == 0
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM labels").scalar() == 0
+
+
+async def test_a_body_that_is_not_json_is_a_400(client: TestClient[Any, Any]) -> None:
+    response = await client.post(
+        "/v1/labels", data=b"{nope", headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 400
+    assert (await response.json())["error"].startswith("the body is not JSON")
+
+
+async def test_a_configured_token_is_required(store: SqlStore) -> None:
+    client = await client_for(store, token="s3cret")
+    try:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            response = await client.post(
+                "/v1/labels", json={"request_id": "r", "label": 1}, headers=headers
+            )
+            assert response.status == 401
+            assert response.headers["WWW-Authenticate"] == 'Bearer realm="modeltap"'
+            assert "s3cret" not in await response.text()
+        ok = await client.post(
+            "/v1/labels",
+            json={"request_id": "r", "label": 1},
+            headers={"Authorization": "Bearer s3cret"},
+        )
+        assert ok.status == 200
+        assert isinstance(client.server, TestServer)
+        registry = client.server.app[REGISTRY]
+        assert registry.get_sample_value("modeltap_serve_rejected_requests_total") == 3
+    finally:
+        await client.close()
+        store.close()
+
+
+async def test_a_database_that_is_down_is_a_503_not_a_traceback() -> None:
+    dead = SqlStore(make_engine("postgresql+psycopg://u@127.0.0.1:1/x"))
+    client = await client_for(dead)
+    try:
+        response = await client.post("/v1/labels", json={"request_id": "r", "label": 1})
+        assert response.status == 503
+        assert "cannot reach the database" in (await response.json())["error"]
+    finally:
+        await client.close()
