@@ -19,6 +19,7 @@ from monitor.commands.collect import collect
 from monitor.commands.config import config
 from monitor.commands.db import db
 from monitor.commands.demo import demo
+from monitor.commands.labels import labels
 from monitor.commands.serve import serve
 from monitor.commands.sidecar import sidecar
 from monitor.configload import CONFIG_ENV
@@ -55,7 +56,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = Settings(config_path, dict(os.environ))
 
 
-for command in (collect, config, db, demo, serve, sidecar):
+for command in (collect, config, db, demo, labels, serve, sidecar):
     cli.add_command(command)
 
 

@@ -26,7 +26,7 @@ def test_help_lists_only_working_commands(runner: CliRunner) -> None:
         for line in result.output.split("Commands:")[1].splitlines()
         if line.startswith("  ") and line.strip()
     ]
-    assert listed == ["collect", "config", "db", "demo", "serve", "sidecar"]
+    assert listed == ["collect", "config", "db", "demo", "labels", "serve", "sidecar"]
     for name in listed:
         assert runner.invoke(cli, [name, "--help"]).exit_code == 0
 
