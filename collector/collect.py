@@ -117,7 +117,9 @@ class Collector:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=config.collect.batch_size,
-            max_poll_interval_ms=600_000,
+            # Long enough to ride out a database outage while retrying a batch; a member
+            # stuck longer is dropped from the group, and its partitions move on.
+            max_poll_interval_ms=120_000,
         )
         self._producer = KafkaProducer(**settings, acks="all", retries=5, linger_ms=5)
         self._batch = _Batch()

@@ -271,6 +271,7 @@ def kafka_config(bootstrap: str, prefix: str, **extra: Any) -> dict[str, Any]:
     return {
         "bootstrap_servers": [bootstrap],
         "partitions": 3,
+        "consumer_group": f"{prefix}-collector",
         "topics": {
             "events": f"{prefix}.events",
             "labels": f"{prefix}.labels",

@@ -1,0 +1,326 @@
+"""Collector throughput and the costs around it, each beside its baseline in one run.
+
+1. End to end: events already on a Kafka topic, `Collector` (the code behind
+   `monitor collect`) moving them into a fresh PostgreSQL database; events/s.
+2. The store's write path (COPY into a staging table + one INSERT … ON CONFLICT) against
+   plain SQLAlchemy executemany of the same rows into the same kind of tables.
+3. The sidecar's enqueue cost per captured request: recording metrics and offering the
+   exchange to the capture queue, timed call by call (p50/p99).
+
+Goals (issue #4): >= 30k events/s end to end; fast path >= 5x executemany; enqueue
+p99 <= 50 us. Needs the services (`scripts/services.sh start`; MONITOR_TEST_POSTGRES_URL
+and MONITOR_TEST_KAFKA from .state/services.env). Prints figures and ratios; asserts nothing.
+Run: .venv/bin/python bench/collector_throughput.py [--events 200000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from kafka import KafkaProducer
+from prometheus_client import CollectorRegistry
+from sqlalchemy import make_url
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from collector.capture import Capturer, Exchange
+from collector.collect import Collector, CollectorMetrics
+from collector.kafka import client_settings, ensure_topics, to_message
+from collector.metrics import SidecarMetrics
+from collector.pipeline import Pipeline, PipelineSettings
+from collector.spool import Spool
+from monitor.configload import load_config
+from monitor.events import CapturedEvent
+from monitor.schema import EventBatch, PredictionRecord, RequestRecord
+from monitor.store import SqlStore
+from monitor.store.tables import predictions, requests
+
+T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+def event(n: int) -> CapturedEvent:
+    ts = T0 + timedelta(milliseconds=n)
+    event_id = f"{n:032x}"
+    request = RequestRecord(
+        event_id=event_id,
+        request_id=event_id,
+        model="churn",
+        version="v1",
+        ts=ts,
+        latency_ms=12.5,
+        status_code=200,
+        upstream_latency_ms=11.9,
+        request_bytes=180,
+        response_bytes=40,
+    )
+    row = PredictionRecord(
+        event_id=event_id,
+        row_index=0,
+        request_id=event_id,
+        model="churn",
+        version="v1",
+        ts=ts,
+        features={"age": 30 + n % 50, "plan": "pro", "tenure_months": n % 72, "spend": 42.5},
+        prediction=n % 2,
+        score=0.73,
+    )
+    return CapturedEvent(request, (row,))
+
+
+def fresh_database(admin_url: str) -> str:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = make_url(admin_url).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    admin = make_url(admin_url).set(drivername="postgresql", database="postgres")
+    name = make_url(url).database
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def end_to_end(bootstrap: str, admin_url: str, count: int) -> float:
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    url = fresh_database(admin_url)
+    config = load_config(
+        None,
+        {},
+        {
+            "storage": {"url": url},
+            "kafka": {
+                "bootstrap_servers": [bootstrap],
+                "partitions": 6,
+                "topics": {
+                    "events": f"{prefix}.events",
+                    "labels": f"{prefix}.labels",
+                    "dead_letter": f"{prefix}.dead",
+                },
+            },
+            "collect": {"batch_size": 5000, "batch_wait": "200ms"},
+        },
+    )
+    settings = client_settings(config.kafka)
+    ensure_topics(settings, config.kafka, [config.kafka.topics.events])
+    producer = KafkaProducer(
+        **settings, acks="all", compression_type="lz4", linger_ms=20, batch_size=512 * 1024
+    )
+    for n in range(count):
+        key, value, headers = to_message(event(n), "/bench")
+        producer.send(config.kafka.topics.events, key=key, value=value, headers=headers)
+    producer.flush()
+    producer.close()
+
+    store = SqlStore.open(url, migrate=True)
+    metrics = CollectorMetrics(CollectorRegistry())
+    collector = Collector(config, store, metrics)
+    stop = threading.Event()
+    worker = threading.Thread(target=collector.run, args=(stop,))
+    started = time.perf_counter()
+    worker.start()
+    with psycopg.connect(url.replace("+psycopg", "")) as connection:
+        while connection.execute("SELECT count(*) FROM requests").fetchone()[0] < count:  # type: ignore[index]
+            time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    worker.join()
+    store.close()
+    drop_database(admin_url, url)
+    return count / elapsed
+
+
+def write_paths(admin_url: str, count: int) -> tuple[float, float]:
+    """Seconds to store ``count`` events: the store's fast path, then executemany."""
+    batch_events = [event(n) for n in range(count)]
+    batch = EventBatch(
+        requests=[e.request for e in batch_events],
+        predictions=[row for e in batch_events for row in e.predictions],
+    )
+    url = fresh_database(admin_url)
+    try:
+        store = SqlStore.open(url, migrate=True)
+        chunk = 5000
+        started = time.perf_counter()
+        for first in range(0, count, chunk):
+            store.write(
+                EventBatch(
+                    batch.requests[first : first + chunk], batch.predictions[first : first + chunk]
+                )
+            )
+        fast = time.perf_counter() - started
+        store.purge(T0 + timedelta(days=30))  # empty the tables for the baseline
+        request_rows = [
+            {
+                "event_id": r.event_id,
+                "ts": r.ts,
+                "request_id": r.request_id,
+                "model": r.model,
+                "version": r.version,
+                "latency_ms": r.latency_ms,
+                "upstream_latency_ms": r.upstream_latency_ms,
+                "status_code": r.status_code,
+                "request_bytes": r.request_bytes,
+                "response_bytes": r.response_bytes,
+                "error": r.error,
+                "capture_note": r.capture_note,
+            }
+            for r in batch.requests
+        ]
+        prediction_rows = [
+            {
+                "event_id": p.event_id,
+                "row_index": p.row_index,
+                "ts": p.ts,
+                "request_id": p.request_id,
+                "model": p.model,
+                "version": p.version,
+                "label_key": p.label_key,
+                "instance_id": p.instance_id,
+                "features": p.features,
+                "prediction": p.prediction,
+                "score": p.score,
+            }
+            for p in batch.predictions
+        ]
+        started = time.perf_counter()
+        with store.engine.begin() as connection:
+            for first in range(0, count, chunk):
+                connection.execute(
+                    pg_insert(requests).on_conflict_do_nothing(),
+                    request_rows[first : first + chunk],
+                )
+                connection.execute(
+                    pg_insert(predictions).on_conflict_do_nothing(),
+                    prediction_rows[first : first + chunk],
+                )
+        plain = time.perf_counter() - started
+        store.close()
+    finally:
+        drop_database(admin_url, url)
+    return fast, plain
+
+
+def enqueue_cost(calls: int) -> tuple[float, float, float, float]:
+    """(p50, p99) microseconds of offer() alone, then of metrics + offer (the request path)."""
+
+    class NullSink:
+        name = "null"
+
+        async def write(self, events: object) -> None:
+            return None
+
+        async def close(self) -> None:
+            return None
+
+    async def measure() -> tuple[list[int], list[int]]:
+        registry = CollectorRegistry()
+        metrics = SidecarMetrics(registry)
+        with tempfile.TemporaryDirectory() as scratch:
+            pipeline = Pipeline(
+                Capturer({}),
+                NullSink(),
+                Spool(Path(scratch), 10**9),
+                metrics,
+                PipelineSettings(
+                    queue_size=calls + 10,
+                    queue_max_bytes=10**12,
+                    batch_size=calls + 10,
+                    flush_interval=3600,
+                    sink_timeout=5,
+                ),
+            )
+            body = b'{"instances": [[1, 2, 3, 4]]}'
+            offer_only, recorded = [], []
+            for n in range(calls):
+                exchange = Exchange(
+                    event_id=f"{n:032x}",
+                    request_id=f"{n:032x}",
+                    model="churn",
+                    version="v1",
+                    started=T0,
+                    latency_ms=1.2,
+                    status=200,
+                    upstream_latency_ms=1.0,
+                    request_body=body,
+                    response_body=b'{"predictions": [1]}',
+                )
+                started = time.perf_counter_ns()
+                pipeline.offer(exchange)
+                offer_only.append(time.perf_counter_ns() - started)
+            for n in range(calls):
+                exchange = Exchange(
+                    event_id=f"x{n:031x}",
+                    request_id=f"x{n:031x}",
+                    model="churn",
+                    version="v1",
+                    started=T0,
+                    latency_ms=1.2,
+                    status=200,
+                    upstream_latency_ms=1.0,
+                    request_body=body,
+                    response_body=b'{"predictions": [1]}',
+                )
+                started = time.perf_counter_ns()
+                metrics.observe(exchange)
+                pipeline.offer(exchange)
+                recorded.append(time.perf_counter_ns() - started)
+        return offer_only, recorded
+
+    offer_only, recorded = asyncio.run(measure())
+
+    def quantiles(samples: list[int]) -> tuple[float, float]:
+        cuts = statistics.quantiles(samples, n=100)
+        return cuts[49] / 1000, cuts[98] / 1000
+
+    return (*quantiles(offer_only), *quantiles(recorded))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    arguments = parser.parse_args()
+    count = 5000 if arguments.quick else arguments.events
+    bootstrap = os.environ.get("MONITOR_TEST_KAFKA")
+    admin_url = os.environ.get("MONITOR_TEST_POSTGRES_URL")
+    if not bootstrap or not admin_url:
+        raise SystemExit(
+            "start the services and source .state/services.env first (scripts/services.sh start)"
+        )
+
+    rate = end_to_end(bootstrap, admin_url, count)
+    fast, plain = write_paths(admin_url, min(count, 50_000))
+    offer_p50, offer_p99, path_p50, path_p99 = enqueue_cost(20_000 if arguments.quick else 200_000)
+    written = min(count, 50_000)
+    print(f"collector throughput ({count} events; 1 request + 1 prediction row each)")
+    print(
+        f"  Kafka -> PostgreSQL end to end: {rate:,.0f} events/s (goal >= 30,000)  "
+        f"{'meets goal' if rate >= 30_000 else 'MISSES goal'}"
+    )
+    print(
+        f"  store fast path: {written / fast:,.0f} events/s; executemany: "
+        f"{written / plain:,.0f} events/s; ratio {plain / fast:.1f}x (goal >= 5x)  "
+        f"{'meets goal' if plain / fast >= 5 else 'MISSES goal'}"
+    )
+    print(
+        f"  enqueue (offer) per event: p50 {offer_p50:.2f} us, p99 {offer_p99:.2f} us; "
+        f"with metrics: p50 {path_p50:.2f} us, p99 {path_p99:.2f} us (goal p99 <= 50 us)  "
+        f"{'meets goal' if path_p99 <= 50 else 'MISSES goal'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
