@@ -102,6 +102,7 @@ def end_to_end(bootstrap: str, admin_url: str, count: int) -> float:
             "kafka": {
                 "bootstrap_servers": [bootstrap],
                 "partitions": 6,
+                "consumer_group": f"{prefix}-collector",
                 "topics": {
                     "events": f"{prefix}.events",
                     "labels": f"{prefix}.labels",
