@@ -61,7 +61,7 @@ def two_proportions(successes1: int, n1: int, successes2: int, n2: int) -> Propo
     proportions give z = 0 and p-value 1, also when both are 0 or 1 (no variance at all).
 
     >>> round(two_proportions(10, 100, 30, 100).pvalue, 6)
-    0.000356
+    0.000407
     """
     if min(n1, n2) <= 0:
         raise ValueError("both groups need at least one observation")
