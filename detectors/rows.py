@@ -172,3 +172,62 @@ def _category(value: Any) -> Any:
 
 def _is_bool(value: Any) -> bool:
     return isinstance(value, bool | np.bool_)
+
+
+def rows_from_frame(
+    frame: pd.DataFrame,
+    kinds: Mapping[str, Kind],
+    *,
+    prefix: str = "",
+    violations: Mapping[str, int] | None = None,
+) -> Rows:
+    """Rows from a typed frame (``Store.read_rows``: features as ``prefix + name``)."""
+    features = pd.DataFrame(
+        {name: _column(frame, prefix + name, kind) for name, kind in kinds.items()},
+        index=pd.RangeIndex(len(frame)),
+    )
+    return Rows(
+        features,
+        dict(kinds),
+        violations=dict(violations or {}),
+        version=_text(frame, "version"),
+        ts=_numbers(frame, "ts"),
+        prediction=_text(frame, "prediction"),
+        score=_numbers(frame, "score"),
+        label=_text(frame, "label"),
+        label_received_at=_numbers(frame, "label_received_at"),
+    )
+
+
+def requests_from_frame(frame: pd.DataFrame) -> Requests:
+    """Requests from ``Store.read_serving``'s frame."""
+    version = _text(frame, "version")
+    return Requests(
+        version=version if version is not None else np.empty(0, dtype=object),
+        latency_ms=frame["latency_ms"].to_numpy(dtype=np.float64),
+        status_code=frame["status_code"].to_numpy(dtype=np.int64),
+        upstream_failed=frame["upstream_failed"].to_numpy(dtype=bool),
+    )
+
+
+def _column(frame: pd.DataFrame, name: str, kind: Kind) -> Any:
+    if name not in frame:
+        return np.full(len(frame), np.nan if kind == "numerical" else None)
+    if kind == "numerical":
+        return frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    return _text(frame, name)
+
+
+def _text(frame: pd.DataFrame, name: str) -> TextArray | None:
+    """Text as objects, None where missing (pandas reads missing text back as NaN)."""
+    if name not in frame:
+        return None
+    values = frame[name].to_numpy(dtype=object, copy=True)
+    values[frame[name].isna().to_numpy()] = None
+    return values
+
+
+def _numbers(frame: pd.DataFrame, name: str) -> FloatArray | None:
+    if name not in frame:
+        return None
+    return frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
