@@ -12,6 +12,7 @@ from detectors import operations as ops
 from detectors.abtest import ab_results
 from detectors.drift_results import drift_results
 from detectors.emit import Scope
+from detectors.families import DETECTORS
 from detectors.performance_results import performance_results
 from detectors.profile import Profile
 from detectors.quality import Quality, categorical_quality, numerical_quality
@@ -19,9 +20,6 @@ from detectors.reference import CategoricalReference, NumericalReference
 from detectors.rows import Requests, Rows
 from detectors.settings import ModelSettings
 from monitor.schema import DetectorResult
-
-DETECTORS = ("operations", "quality", "drift", "performance", "ab")
-"""The detector families, each scheduled as its own job per model."""
 
 
 def evaluate(

@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Literal
 
 from detectors.emit import Scope
-from detectors.evaluate import DETECTORS, evaluate
+from detectors.evaluate import evaluate
+from detectors.families import DETECTORS
 from detectors.profile import Profile
 from detectors.rows import Requests, Rows, requests_from_frame, rows_from_frame
 from detectors.settings import ModelSettings

@@ -15,9 +15,12 @@ import click
 
 from monitor import __version__
 from monitor.commands import Settings
+from monitor.commands.check import check
 from monitor.commands.config import config
 from monitor.commands.db import db
 from monitor.commands.demo import demo
+from monitor.commands.detect import detect
+from monitor.commands.reference import reference
 from monitor.configload import CONFIG_ENV
 from monitor.errors import ModeltapError
 
@@ -52,7 +55,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = Settings(config_path, dict(os.environ))
 
 
-for command in (config, db, demo):
+for command in (config, db, demo, detect, reference, check):
     cli.add_command(command)
 
 

@@ -26,7 +26,7 @@ def test_help_lists_only_working_commands(runner: CliRunner) -> None:
         for line in result.output.split("Commands:")[1].splitlines()
         if line.startswith("  ") and line.strip()
     ]
-    assert listed == ["config", "db", "demo"]
+    assert listed == ["check", "config", "db", "demo", "detect", "reference"]
     for name in listed:
         assert runner.invoke(cli, [name, "--help"]).exit_code == 0
 
