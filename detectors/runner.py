@@ -20,7 +20,8 @@ from detectors.emit import Scope
 from detectors.evaluate import evaluate
 from detectors.families import DETECTORS
 from detectors.profile import Profile
-from detectors.rows import Requests, Rows, requests_from_frame, rows_from_frame
+from detectors.reads import Reads
+from detectors.rows import Requests, Rows
 from detectors.settings import ModelSettings
 from detectors.windows import (
     Window,
@@ -32,7 +33,6 @@ from detectors.windows import (
 )
 from monitor.schema import DetectorResult, DetectorRun, WindowRecord, utc
 from monitor.store.base import Store
-from monitor.store.detection import FEATURE_PREFIX
 
 READS_REQUESTS = frozenset({"operations", "ab"})
 READS_ROWS = frozenset({"quality", "drift", "performance", "ab"})
@@ -91,55 +91,59 @@ class Runner:
     def run_all(
         self, now: datetime, jobs: Iterable[tuple[str, str]] | None = None
     ) -> list[JobOutcome]:
-        """Run jobs one after the other; a failing job is recorded and the rest go on."""
-        return [self.run(model, detector, now) for model, detector in (jobs or self.jobs())]
+        """Run jobs one after the other, sharing reads; a failing job does not stop the rest."""
+        reads = Reads(self._store, shared=True)
+        chosen = jobs or self.jobs()
+        return [self.run(model, detector, now, reads) for model, detector in chosen]
 
-    def run(self, model: str, detector: str, now: datetime) -> JobOutcome:
+    def run(
+        self, model: str, detector: str, now: datetime, reads: Reads | None = None
+    ) -> JobOutcome:
         """Run one job for ``now`` unless another replica owns it at the moment."""
         settings = self._models[model]
         now = utc(now)
+        reads = reads or Reads(self._store)
         with self._store.detector_lock(model, detector) as owned:
             if not owned:
                 return JobOutcome(model, detector, "skipped")
             started = self._timer()
             done: list[Window] = []
             results: list[DetectorResult] = []
+            error: str | None = None
+            trace: str | None = None
             try:
-                for planned in self.plan(settings, detector, now):
-                    computed = self.compute(settings, detector, planned, now)
-                    self._store.save_window(
-                        computed, self._record(settings, detector, planned, now)
-                    )
+                for planned in self.plan(settings, detector, now, reads):
+                    computed = self.compute(settings, detector, planned, now, reads)
+                    record = self._record(settings, detector, planned, now)
+                    self._store.save_window(computed, record)
                     done.append(planned.window)
                     results += computed
-            except Exception as error:  # one failing job must not stop the others
-                elapsed = (self._timer() - started) * 1000
-                message = f"{type(error).__name__}: {error}"
-                self._store.record_run(
-                    DetectorRun(
-                        model,
-                        detector,
-                        now,
-                        elapsed,
-                        "error",
-                        now,
-                        len(done),
-                        len(results),
-                        self._owner,
-                        _clip(message + "\n" + traceback.format_exc()),
-                    )
-                )
-                return JobOutcome(model, detector, "error", tuple(done), results, elapsed, message)
+            except Exception as failure:  # one failing job must not stop the others
+                error = f"{type(failure).__name__}: {failure}"
+                trace = _clip(f"{error}\n{traceback.format_exc()}")
             elapsed = (self._timer() - started) * 1000
             self._store.record_run(
                 DetectorRun(
-                    model, detector, now, elapsed, "ok", now, len(done), len(results), self._owner
+                    model=model,
+                    detector=detector,
+                    started_at=now,
+                    duration_ms=elapsed,
+                    status="ok" if error is None else "error",
+                    as_of=now,
+                    windows=len(done),
+                    results=len(results),
+                    owner=self._owner,
+                    error=trace,
                 )
             )
-            return JobOutcome(model, detector, "ok", tuple(done), results, elapsed)
+            status: Literal["ok", "error"] = "ok" if error is None else "error"
+            return JobOutcome(model, detector, status, tuple(done), results, elapsed, error)
 
-    def plan(self, settings: ModelSettings, detector: str, now: datetime) -> list[Planned]:
+    def plan(
+        self, settings: ModelSettings, detector: str, now: datetime, reads: Reads | None = None
+    ) -> list[Planned]:
         """Due windows, windows changed by late events or labels, then the open window."""
+        reads = reads or Reads(self._store)
         size, horizon = settings.window, settings.label_horizon
         earliest = window_at(now - horizon, size).start
         records = self._store.window_records(settings.model, detector, earliest)
@@ -148,12 +152,8 @@ class Runner:
             for r in records
             if not r.partial
         }
-        observed = {
-            Window(start, start + size): counts
-            for start, counts in self._store.event_counts(
-                settings.model, earliest, now, size
-            ).items()
-        }
+        counts = reads.event_counts(settings.model, earliest, now, size)
+        observed = {Window(start, start + size): pair for start, pair in counts.items()}
         last_done = max((window.end for window in recorded), default=None)
         due = due_windows(last_done, now, size, horizon)
         if last_done is None:
@@ -191,18 +191,33 @@ class Runner:
         return {window for window in reopened if window.end <= last_done}
 
     def compute(
-        self, settings: ModelSettings, detector: str, planned: Planned, now: datetime
+        self,
+        settings: ModelSettings,
+        detector: str,
+        planned: Planned,
+        now: datetime,
+        reads: Reads | None = None,
     ) -> list[DetectorResult]:
         """One detector's results for one window, read from the store."""
+        reads = reads or Reads(self._store)
         window = planned.window
         end = min(window.end, now)
         requests: dict[str, Requests] = {}
         rows: dict[str, Rows] = {}
         if detector in READS_REQUESTS:
-            frame = self._store.read_serving(settings.model, window.start, end)
-            requests = requests_from_frame(frame).by_version()
+            requests = reads.requests(settings.model, window.start, end).by_version()
         if detector in READS_ROWS:
-            rows = self._rows(settings, detector, window.start, end)
+            found = reads.rows(
+                settings,
+                window.start,
+                end,
+                features=_features(settings, detector),
+                labels=detector in READS_LABELS,
+            )
+            violations = {}
+            if detector == "quality":
+                violations = reads.violations(settings, window.start, end)
+            rows = found.by_version(violations)
         profiles: dict[str, Profile | None] = {}
         if detector in READS_PROFILE:
             profiles = {version: self._profile(settings.model, version) for version in rows}
@@ -216,25 +231,6 @@ class Runner:
             profiles=profiles,
             seconds=(end - window.start).total_seconds(),
         )
-
-    def _rows(
-        self, settings: ModelSettings, detector: str, start: datetime, end: datetime
-    ) -> dict[str, Rows]:
-        numerical = [name for name, kind in settings.kinds.items() if kind == "numerical"]
-        categorical = [name for name, kind in settings.kinds.items() if kind == "categorical"]
-        frame = self._store.read_rows(
-            settings.model,
-            start,
-            end,
-            numerical=numerical,
-            categorical=categorical,
-            with_labels=detector in READS_LABELS,
-        )
-        violations: dict[str, dict[str, int]] = {}
-        if detector == "quality":
-            violations = self._store.type_violations(settings.model, start, end, settings.kinds)
-        rows = rows_from_frame(frame, settings.kinds, prefix=FEATURE_PREFIX)
-        return rows.by_version(violations)
 
     def _profile(self, model: str, version: str) -> Profile | None:
         """The version's own reference if one was fitted, else the model's."""
@@ -255,6 +251,15 @@ class Runner:
             partial=planned.partial,
             owner=self._owner,
         )
+
+
+def _features(settings: ModelSettings, detector: str) -> list[str]:
+    """The features a detector reads: all for quality and drift, the segment's for performance."""
+    if detector in READS_PROFILE:
+        return list(settings.kinds)
+    if detector == "performance" and settings.segment_by is not None:
+        return [settings.segment_by]
+    return []
 
 
 def _clip(text: str, limit: int = 4000) -> str:

@@ -277,6 +277,9 @@ class DetectorsConfig(_Section):
         for name in ("window", "interval"):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name} must be longer than zero")
+        seconds = self.window.total_seconds()
+        if seconds < 1 or seconds != int(seconds):
+            raise ValueError(f"window must be a whole number of seconds, got {self.window}")
         if self.label_horizon < timedelta(0):
             raise ValueError("label_horizon must not be negative")
         return self
