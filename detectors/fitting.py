@@ -35,6 +35,8 @@ def rows_from_table(
     score: str | None = "score",
 ) -> Rows:
     """Rows from a user's table (CSV, Parquet, JSON lines): one column per feature."""
+    if not settings.kinds:
+        raise InputError(f"model {settings.model!r} has no features configured")
     missing = [name for name in settings.kinds if name not in frame.columns]
     if len(missing) == len(settings.kinds):
         raise InputError(

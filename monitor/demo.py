@@ -194,5 +194,8 @@ def run_demo(directory: Path, *, hours: int, rps: float, seed: int, console: Con
             "-" if pd.isna(row["accuracy"]) else f"{row['accuracy']:.1%}",
         )
     console.print(table)
+    from monitor.demo_detectors import run_detectors  # noqa: PLC0415 - the detectors' part
+
+    run_detectors(store, start, end, hours, console)
     store.close()
     console.print(f"inspect it yourself: sqlite3 {database} 'select count(*) from predictions'")

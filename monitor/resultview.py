@@ -7,12 +7,22 @@ import math
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
 from rich.table import Table
 
+from detectors.families import DETECTORS
 from monitor.codec import dumps
 from monitor.schema import DetectorResult
+
+if TYPE_CHECKING:
+    from detectors.runner import JobOutcome
+
+# Raw tests behind each feature's drift flag: stored, and shown with --all, not in the summary.
+RAW_TESTS = frozenset({"ks", "psi", "chisquare", "z", "jensenshannon", "wasserstein"})
+QUALITY = ("missing_ratio", "type_violation_share", "out_of_range_share", "unseen_category_share")
+ORDER = {name: index for index, name in enumerate(DETECTORS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +161,89 @@ def to_junit(results: Sequence[DetectorResult], suite: str) -> str:
         ET.SubElement(case, "system-out").text = described
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def print_outcomes(
+    outcomes: Sequence[JobOutcome], console: Console, *, show_all: bool = False
+) -> None:
+    """What each job did, then a table of each model's newest complete window."""
+    for model in dict.fromkeys(outcome.model for outcome in outcomes):
+        mine = [outcome for outcome in outcomes if outcome.model == model]
+        for outcome in mine:
+            windows = outcome.windows
+            span = (
+                f"{windows[0].start:%Y-%m-%d %H:%M} .. {windows[-1].end:%H:%M}" if windows else "-"
+            )
+            state = {
+                "ok": "[green]ok[/]",
+                "error": "[red]failed[/]",
+                "skipped": "[dim]owned elsewhere[/]",
+            }
+            console.print(
+                f"{model}/{outcome.detector}: {state[outcome.status]}, {len(windows)} window(s) "
+                f"{span}, {len(outcome.results)} result(s), {outcome.duration_ms:.0f} ms"
+                + (f"\n  [red]{outcome.error}[/]" if outcome.error else "")
+            )
+        results = [result for outcome in mine for result in outcome.results]
+        newest = _newest_complete(results)
+        if newest is None:
+            console.print(f"{model}: nothing computed")
+            continue
+        shown = sorted(
+            (
+                r
+                for r in results
+                if (r.window_start, r.window_end) == newest and (show_all or _summary(r))
+            ),
+            key=lambda r: (
+                r.version,
+                ORDER.get(_family(r.detector), 9),
+                r.detector,
+                r.feature,
+                r.segment,
+            ),
+        )
+        partial = any(r.details.get("partial") for r in shown)
+        title = (
+            f"{model}: {newest[0]:%Y-%m-%d %H:%M} .. {newest[1]:%H:%M} UTC"
+            f"{' (open window, so far)' if partial else ''}"
+            f"{'' if show_all else ' (summary; --all for every test, segment and feature)'}"
+        )
+        console.print(table(shown, title))
+
+
+def _newest_complete(results: Sequence[DetectorResult]) -> tuple[object, object] | None:
+    complete = [(r.window_start, r.window_end) for r in results if not r.details.get("partial")]
+    every = [(r.window_start, r.window_end) for r in results]
+    pool = complete or every
+    return max(pool) if pool else None
+
+
+def _summary(result: DetectorResult) -> bool:
+    if result.segment or result.detector in RAW_TESTS:
+        return False
+    if result.detector in (
+        "missing_ratio",
+        "type_violation_share",
+        "out_of_range_share",
+        "unseen_category_share",
+    ):
+        return result.alert or bool(result.score)
+    return True
+
+
+def _family(detector: str) -> str:
+    if detector.startswith("ab_"):
+        return "ab"
+    if detector.startswith(("latency", "error_rate", "throughput")):
+        return "operations"
+    if detector.endswith("_drift") or detector in RAW_TESTS:
+        return "drift"
+    if detector in (
+        "missing_ratio",
+        "type_violation_share",
+        "out_of_range_share",
+        "unseen_category_share",
+    ):
+        return "quality"
+    return "performance"

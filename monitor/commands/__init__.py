@@ -35,9 +35,10 @@ class Settings:
 pass_settings = click.make_pass_decorator(Settings)
 
 
-def open_store(config: MonitorConfig) -> SqlStore:
-    """The configured store; the embedded SQLite default is upgraded on the way."""
+def open_store(config: MonitorConfig, *, connections: int = 0) -> SqlStore:
+    """The configured store, pooling at least ``connections``; SQLite is upgraded on the way."""
     from monitor.store import SqlStore  # noqa: PLC0415 - keeps SQLAlchemy off `--help`
 
     url = config.storage.url
-    return SqlStore.open(url, pool_size=config.storage.pool_size, migrate=url.startswith("sqlite"))
+    pool_size = max(config.storage.pool_size, connections)
+    return SqlStore.open(url, pool_size=pool_size, migrate=url.startswith("sqlite"))

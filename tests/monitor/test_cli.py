@@ -104,6 +104,13 @@ def test_demo_runs_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
     assert "ignored as duplicates" in result.output
     assert (tmp_path / "demo.db").exists()
     assert "churn: per 30-minute window" in result.output
+    # The detectors run once at the end; the planted drift (older customers) is flagged.
+    assert "ran every detector once" in result.output
+    assert "churn/drift: ok" in result.output
+    lines = result.output.splitlines()
+    age = [line for line in lines if "feature_drift" in line and " age " in line]
+    assert age
+    assert all("ALERT" in line for line in age)
 
 
 def test_version(runner: CliRunner) -> None:
