@@ -91,8 +91,13 @@ def operations_results(
         )
     )
     results.append(
+        # A drop in traffic is what goes wrong (an outage upstream), hence "lower".
         scope.metric(
-            "throughput_rps", figures.throughput_rps, size=size, details={"seconds": seconds}
+            "throughput_rps",
+            figures.throughput_rps,
+            direction="lower",
+            size=size,
+            details={"seconds": seconds},
         )
     )
     return results

@@ -92,6 +92,8 @@ def detect(
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        # APScheduler announces every job it runs; our own line per run says more.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         stopper = Stopper(force_exit)
         stopper.install()
         scheduler = build_scheduler(

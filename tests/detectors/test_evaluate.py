@@ -92,7 +92,8 @@ def test_every_detector_reports_for_every_version() -> None:
     assert all(r.direction in ("lower", "higher") for r in results)
     p99 = by(results, "latency_p99_ms")
     assert (p99.threshold, p99.direction, p99.alert) == (100.0, "higher", False)
-    assert by(results, "throughput_rps").score == pytest.approx(3000 / 3600)
+    throughput = by(results, "throughput_rps")
+    assert (throughput.score, throughput.direction) == (pytest.approx(3000 / 3600), "lower")
     assert by(results, "missing_ratio", "age").score == 0.0
     # Age moved by 0.8 standard deviations: every test sees it; plan did not move.
     for detector in ("ks", "psi", "feature_drift"):
