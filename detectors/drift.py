@@ -166,17 +166,19 @@ def _input(
 
 
 def _distinct(reference: ColumnReference, current: NumericalSample | CategoryCounts) -> int:
-    """Distinct values in reference and window together (Evidently's ``nunique`` of both)."""
-    if isinstance(reference, CategoricalReference) or isinstance(current, CategoryCounts):
-        keys = (
-            set(reference.categories().keys)
-            if isinstance(reference, CategoricalReference)
-            else set()
-        )
+    """Distinct values in reference and window together (Evidently's ``nunique`` of both).
+
+    The rule only compares it with 2 and 5, so once the window alone holds more than five
+    distinct numbers that count is enough and the union need not be built.
+    """
+    if isinstance(reference, CategoricalReference):
+        keys = set(reference.categories().keys)
         if isinstance(current, CategoryCounts):
             keys |= {key for key, count in current.as_dict().items() if count}
         return len(keys)
-    if distinct_count(current.sorted) > AUTO_FEW_VALUES:
-        return distinct_count(current.sorted)
-    union = np.union1d(np.unique(reference.sample), np.unique(current.sorted))
-    return int(union.size)
+    if not isinstance(current, NumericalSample):
+        raise TypeError("a numerical reference needs a numerical sample")
+    in_window = distinct_count(current.sorted)
+    if in_window > AUTO_FEW_VALUES:
+        return in_window
+    return int(np.union1d(np.unique(reference.sample), np.unique(current.sorted)).size)

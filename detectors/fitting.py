@@ -64,13 +64,13 @@ def rows_from_store(
         categorical=[name for name, kind in settings.kinds.items() if kind == "categorical"],
     )
     violations = store.type_violations(settings.model, start, end, settings.kinds)
-    rows = rows_from_frame(frame, settings.kinds, prefix=FEATURE_PREFIX)
     if version is None:
         totals: dict[str, int] = {}
         for counts in violations.values():
             for name, count in counts.items():
                 totals[name] = totals.get(name, 0) + count
         return rows_from_frame(frame, settings.kinds, prefix=FEATURE_PREFIX, violations=totals)
+    rows = rows_from_frame(frame, settings.kinds, prefix=FEATURE_PREFIX)
     found = rows.by_version(violations).get(version)
     if found is None:
         raise InputError(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from detectors.reference import (
     ColumnReference,
@@ -139,7 +140,9 @@ def _fit(
         prediction_values: Any = rows.prediction
         violations = 0
         if prediction_kind == "numerical":
-            prediction_values, violations = coerce_numerical(_series(rows.prediction))
+            prediction_values, violations = coerce_numerical(
+                pd.Series(rows.prediction, dtype=object)
+            )
         prediction = _fit_column(prediction_values, prediction_kind, violations, settings, sample)
     score = None
     if rows.score is not None and np.isfinite(rows.score).any():
@@ -161,9 +164,3 @@ def _fit_column(
         violations=violations,
         max_categories=settings.max_categories,
     )
-
-
-def _series(values: Any) -> Any:
-    import pandas as pd  # noqa: PLC0415 - only needed for numerical predictions
-
-    return pd.Series(values, dtype=object)

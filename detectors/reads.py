@@ -4,13 +4,17 @@ Each detector asks for what it needs: operations the serving rows, quality and d
 feature, performance only the segment feature and labels, A/B only predictions and labels.
 A scheduled job reads exactly that. A pass over every detector at the same ``now``
 (``monitor detect --once``, a backfill) shares one read of everything per window instead,
-so a window of a million rows leaves the database once rather than four times.
+so a window of a million rows leaves the database once rather than four times. What a pass
+keeps is bounded (``budget`` rows, oldest dropped first): a catch-up over many windows reads
+again rather than holding them all.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Any
 
 from detectors.reference import Kind
 from detectors.rows import Requests, Rows, requests_from_frame, rows_from_frame
@@ -24,11 +28,12 @@ Key = tuple[str, datetime, datetime]
 class Reads:
     """Reads for one job (``shared=False``) or for a whole pass (``shared=True``)."""
 
-    def __init__(self, store: Store, *, shared: bool = False) -> None:
+    def __init__(self, store: Store, *, shared: bool = False, budget: int = 2_000_000) -> None:
         self._store = store
         self._shared = shared
-        self._rows: dict[Key, Rows] = {}
-        self._requests: dict[Key, Requests] = {}
+        self._budget = budget
+        self._rows: OrderedDict[Key, Rows] = OrderedDict()
+        self._requests: OrderedDict[Key, Requests] = OrderedDict()
         self._violations: dict[Key, dict[str, dict[str, int]]] = {}
         self._counts: dict[tuple[str, datetime, datetime], dict[datetime, tuple[int, int]]] = {}
 
@@ -42,9 +47,12 @@ class Reads:
 
     def requests(self, model: str, start: datetime, end: datetime) -> Requests:
         key = (model, start, end)
-        if not self._shared or key not in self._requests:
-            self._requests[key] = requests_from_frame(self._store.read_serving(model, start, end))
-        return self._requests[key]
+        found = self._requests.get(key)
+        if found is None:
+            found = requests_from_frame(self._store.read_serving(model, start, end))
+            if self._shared:
+                self._keep(self._requests, key, found)
+        return found
 
     def rows(
         self,
@@ -58,11 +66,11 @@ class Reads:
         """The rows with ``features`` (and labels); a shared pass reads everything once."""
         if self._shared:
             key = (settings.model, start, end)
-            if key not in self._rows:
-                self._rows[key] = self._read(
-                    settings, start, end, dict(settings.kinds), labels=True
-                )
-            return self._rows[key]
+            found = self._rows.get(key)
+            if found is None:
+                found = self._read(settings, start, end, dict(settings.kinds), labels=True)
+                self._keep(self._rows, key, found)
+            return found
         kinds = {name: kind for name, kind in settings.kinds.items() if name in features}
         return self._read(settings, start, end, kinds, labels=labels)
 
@@ -75,6 +83,11 @@ class Reads:
                 settings.model, start, end, settings.kinds
             )
         return self._violations[key]
+
+    def _keep(self, cache: OrderedDict[Key, Any], key: Key, value: Requests | Rows) -> None:
+        cache[key] = value
+        while len(cache) > 1 and sum(len(item) for item in cache.values()) > self._budget:
+            cache.popitem(last=False)
 
     def _read(
         self,

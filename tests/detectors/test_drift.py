@@ -11,7 +11,7 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
 from detectors.drift import DriftSettings, auto_method, dataset_drift, feature_drift
-from detectors.reference import fit_categorical, fit_numerical
+from detectors.reference import Kind, fit_categorical, fit_numerical
 from detectors.registry import default_registry
 from detectors.rows import category_counts
 from detectors.samples import NumericalSample
@@ -44,7 +44,7 @@ def categorical_drift(reference: Any, current: Any, settings: DriftSettings = AU
 @pytest.mark.parametrize("reference_size", [200, 1000, 1001, 3000])
 @pytest.mark.parametrize("distinct", [1, 2, 3, 5, 6, 40])
 @pytest.mark.parametrize("kind", ["numerical", "categorical"])
-def test_auto_picks_what_evidently_picks(reference_size: int, distinct: int, kind: str) -> None:
+def test_auto_picks_what_evidently_picks(reference_size: int, distinct: int, kind: Kind) -> None:
     rng = np.random.default_rng(reference_size + distinct)
     values = np.arange(distinct, dtype=float)
     ref = rng.choice(values, size=reference_size)
@@ -54,7 +54,7 @@ def test_auto_picks_what_evidently_picks(reference_size: int, distinct: int, kin
     expected = evidently_auto(ref, cur, kind)
     drift = numerical_drift(ref, cur) if kind == "numerical" else categorical_drift(ref, cur)
     assert drift.flag.test == expected
-    assert auto_method(kind, reference_size, len(set(ref) | set(cur))) == expected  # type: ignore[arg-type]
+    assert auto_method(kind, reference_size, len(set(ref) | set(cur))) == expected
 
 
 def test_numerical_columns_report_ks_and_psi_and_flag_with_the_configured_test() -> None:

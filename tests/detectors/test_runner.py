@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from detectors import fitting
+from detectors.reads import Reads
 from detectors.runner import JobOutcome, Runner
 from detectors.settings import ModelSettings
 from detectors.windows import Window
@@ -183,3 +184,25 @@ def test_a_version_specific_reference_wins_over_the_models(store: SqlStore) -> N
     }
     assert flags[("v1", at(5))] is False
     assert flags[("v2", at(5))] is True
+
+
+def test_a_pass_shares_reads_within_a_budget_and_a_job_reads_only_what_it_needs(
+    store: SqlStore,
+) -> None:
+    prepare(store)
+    shared = Reads(store, shared=True, budget=2000)
+    first = shared.rows(SETTINGS, at(2), at(3), features=[], labels=False)
+    assert shared.rows(SETTINGS, at(2), at(3), features=["age"], labels=True) is first
+    assert set(first.features.columns) == {"age", "tenure", "plan"}
+    assert first.label is not None
+    shared.rows(SETTINGS, at(3), at(4), features=[], labels=False)
+    shared.rows(SETTINGS, at(4), at(5), features=[], labels=False)
+    # About 400 rows a window: a budget of 2000 keeps them; 400 would keep only the newest.
+    assert shared.rows(SETTINGS, at(2), at(3), features=[], labels=False) is first
+    tight = Reads(store, shared=True, budget=400)
+    again = tight.rows(SETTINGS, at(2), at(3), features=[], labels=False)
+    tight.rows(SETTINGS, at(3), at(4), features=[], labels=False)
+    assert tight.rows(SETTINGS, at(2), at(3), features=[], labels=False) is not again
+    own = Reads(store).rows(SETTINGS, at(2), at(3), features=["plan"], labels=True)
+    assert list(own.features.columns) == ["plan"]
+    assert len(own) == len(first)
