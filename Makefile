@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Extras installed for development and tests (reports = Evidently, grafana = grafana-client).
-EXTRAS := dev,parquet,grafana
+EXTRAS := dev,parquet,grafana,reports
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 
 .PHONY: help venv demo test lint typecheck unit services-start services-stop services-status tools clean

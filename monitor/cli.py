@@ -15,11 +15,14 @@ import click
 
 from monitor import __version__
 from monitor.commands import Settings
+from monitor.commands.check import check
 from monitor.commands.collect import collect
 from monitor.commands.config import config
 from monitor.commands.db import db
 from monitor.commands.demo import demo
+from monitor.commands.detect import detect
 from monitor.commands.labels import labels
+from monitor.commands.reference import reference
 from monitor.commands.serve import serve
 from monitor.commands.sidecar import sidecar
 from monitor.configload import CONFIG_ENV
@@ -56,7 +59,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = Settings(config_path, dict(os.environ))
 
 
-for command in (collect, config, db, demo, labels, serve, sidecar):
+for command in (check, collect, config, db, demo, detect, labels, reference, serve, sidecar):
     cli.add_command(command)
 
 

@@ -156,6 +156,11 @@ class Thresholds(_Section):
     rmse_max: float | None = Field(default=None, gt=0)
     mae_max: float | None = Field(default=None, gt=0)
     label_coverage_min: float | None = Field(default=None, ge=0, le=1)
+    # Data quality, per feature: shares of the window's rows (or usable values).
+    missing_ratio_max: float | None = Field(default=None, ge=0, le=1)
+    type_violation_max: float | None = Field(default=None, ge=0, le=1)
+    out_of_range_max: float | None = Field(default=None, ge=0, le=1)
+    unseen_category_max: float | None = Field(default=None, ge=0, le=1)
 
 
 class ModelConfig(_Section):
@@ -205,23 +210,56 @@ class ModelConfig(_Section):
         return self
 
 
+DRIFT_METHODS = ("ks", "psi", "chisquare", "z", "jensenshannon", "wasserstein")
+
+
 class DriftConfig(_Section):
+    # The test that sets each feature's drift flag (every numerical feature also reports KS
+    # and PSI, every categorical one chi-square and PSI). PSI by default: a KS p-value on a
+    # window of thousands of rows flags differences far too small to matter.
     numerical_method: Literal["ks", "psi", "wasserstein", "jensenshannon", "auto"] = "psi"
-    categorical_method: Literal["chisquare", "psi", "jensenshannon", "auto"] = "psi"
-    # Per-method thresholds: p-values (ks, chisquare) drift below, distances above.
+    categorical_method: Literal["chisquare", "z", "psi", "jensenshannon", "auto"] = "psi"
+    # Per-method thresholds: p-values (ks, chisquare, z) drift below, distances above.
     method_thresholds: dict[str, float] = Field(
         default_factory=lambda: {
             "ks": 0.05,
             "chisquare": 0.05,
+            "z": 0.05,
             "psi": 0.2,
             "jensenshannon": 0.1,
             "wasserstein": 0.1,
         }
     )
     psi_bins: int = Field(default=10, ge=2, le=1000)
+    # quantile: bins fixed from the reference's quantiles at fit time; evidently: Evidently
+    # 0.7's Sturges bins over reference and window together (its numbers, exactly).
+    psi_mode: Literal["quantile", "evidently"] = "quantile"
     dataset_drift_share: float = Field(default=0.5, gt=0, le=1)
     min_reference_size: int = Field(default=30, ge=1)
-    min_current_size: int = Field(default=30, ge=1)
+    # PSI under no drift is about chi-square(bins - 1) / n: below ~100 rows it is mostly noise.
+    min_current_size: int = Field(default=100, ge=1)
+
+    @field_validator("method_thresholds")
+    @classmethod
+    def _known_methods(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(DRIFT_METHODS))
+        if unknown:
+            raise ValueError(
+                f"unknown drift method {', '.join(unknown)}; allowed: {', '.join(DRIFT_METHODS)}"
+            )
+        return value
+
+
+class ReferenceConfig(_Section):
+    """What a fitted reference profile keeps (``monitor reference set``)."""
+
+    # Sorted values kept per numerical feature for KS, Wasserstein and Evidently-mode tests.
+    sample_size: int = Field(default=10_000, ge=100, le=2_000_000)
+    # Categories kept per categorical feature; rarer ones are summed as one "other".
+    max_categories: int = Field(default=1000, ge=2)
+    # Per segment of segment_by: the most frequent values, each with a smaller sample.
+    max_segments: int = Field(default=20, ge=1, le=1000)
+    segment_sample_size: int = Field(default=2000, ge=100, le=2_000_000)
 
 
 class DetectorsConfig(_Section):
@@ -229,13 +267,25 @@ class DetectorsConfig(_Section):
     interval: Duration = timedelta(minutes=5)
     label_horizon: Duration = timedelta(days=7)
     drift: DriftConfig = DriftConfig()
+    reference: ReferenceConfig = ReferenceConfig()
     thresholds: Thresholds = Thresholds()
+    # Fewest labelled rows for performance metrics, and rows per version for A/B tests.
+    min_rows: int = Field(default=30, ge=1)
+    # Significance level of the A/B tests between versions serving in the same window.
+    ab_alpha: float = Field(default=0.05, gt=0, lt=1)
+    # Detector jobs run at the same time (threads) in `monitor detect`.
+    workers: int = Field(default=4, ge=1, le=64)
 
     @model_validator(mode="after")
     def _positive(self) -> DetectorsConfig:
         for name in ("window", "interval"):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name} must be longer than zero")
+        seconds = self.window.total_seconds()
+        if seconds < 1 or seconds != int(seconds):
+            raise ValueError(f"window must be a whole number of seconds, got {self.window}")
+        if self.label_horizon < timedelta(0):
+            raise ValueError("label_horizon must not be negative")
         return self
 
 

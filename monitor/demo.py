@@ -182,6 +182,9 @@ def run_demo(
             f"{MODEL}: history per 30 minutes (drift planted in the last hour)", history, "%H:%M"
         )
     )
+    from monitor.demo_detectors import run_detectors  # noqa: PLC0415 - the detectors' part
+
+    run_detectors(store, start, end, hours, console)
 
     if live_seconds > 0:
         live_start = datetime.now(UTC)

@@ -20,6 +20,8 @@ Direction = Literal["lower", "higher"]
 
 ResultStatus = Literal["ok", "insufficient_data", "error"]
 
+RunStatus = Literal["ok", "error"]
+
 
 def utc(moment: datetime) -> datetime:
     """The same instant in UTC; naive datetimes are refused rather than guessed."""
@@ -139,6 +141,55 @@ class DetectorResult:
 
 
 @dataclass(frozen=True, slots=True)
+class DetectorRun:
+    """One run of one detector job for one model: when, how long, and how it ended."""
+
+    model: str
+    detector: str
+    started_at: datetime
+    duration_ms: float
+    status: RunStatus
+    # The moment the run computed windows for (its ``now``); labels after it are new next time.
+    as_of: datetime
+    windows: int = 0
+    results: int = 0
+    owner: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRecord:
+    """A window a detector computed, with the event counts it saw (to notice late events)."""
+
+    model: str
+    detector: str
+    window_start: datetime
+    window_end: datetime
+    computed_at: datetime
+    requests: int
+    predictions: int
+    partial: bool = False
+    computations: int = 1
+    owner: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunHealth:
+    """Per (model, detector): the last run and how many runs failed (for exporters)."""
+
+    model: str
+    detector: str
+    last_started_at: datetime
+    last_as_of: datetime
+    last_status: RunStatus
+    last_duration_ms: float
+    last_error: str | None
+    runs: int
+    failures: int
+    consecutive_failures: int
+
+
+@dataclass(frozen=True, slots=True)
 class EventBatch:
     """What one write carries, committed in one transaction."""
 
@@ -174,3 +225,5 @@ class PurgeSummary:
     labels: int
     results: int
     partitions_dropped: int = 0
+    runs: int = 0
+    windows: int = 0

@@ -18,6 +18,10 @@ import psycopg
 import pytest
 from sqlalchemy import make_url
 
+# Evidently (a test dependency, for known answers) must never phone home from a test run;
+# set before any test module imports it.
+os.environ["DO_NOT_TRACK"] = "1"
+
 SERVICES_HINT = "start them with `scripts/services.sh start` and source .state/services.env"
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from monitor.config import MonitorConfig
 from monitor.configload import load_config
+
+if TYPE_CHECKING:
+    from monitor.store import SqlStore
 
 
 class Settings:
@@ -30,3 +33,12 @@ class Settings:
 
 
 pass_settings = click.make_pass_decorator(Settings)
+
+
+def open_store(config: MonitorConfig, *, connections: int = 0) -> SqlStore:
+    """The configured store, pooling at least ``connections``; SQLite is upgraded on the way."""
+    from monitor.store import SqlStore  # noqa: PLC0415 - keeps SQLAlchemy off `--help`
+
+    url = config.storage.url
+    pool_size = max(config.storage.pool_size, connections)
+    return SqlStore.open(url, pool_size=pool_size, migrate=url.startswith("sqlite"))

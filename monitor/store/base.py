@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from monitor.schema import (
     DetectorResult,
+    DetectorRun,
     EventBatch,
     JsonValue,
     PurgeSummary,
     ReferenceProfile,
+    RunHealth,
+    WindowRecord,
     WriteSummary,
 )
 
@@ -100,7 +104,79 @@ class Store(Protocol):
         ...
 
     def purge(self, before: datetime) -> PurgeSummary:
-        """Delete events, labels and results older than ``before`` (retention)."""
+        """Delete events, labels, results and run records older than ``before`` (retention)."""
+        ...
+
+    # -- what the detectors read and record -----------------------------------------------
+
+    def read_rows(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        *,
+        numerical: Sequence[str] = (),
+        categorical: Sequence[str] = (),
+        with_labels: bool = False,
+    ) -> pd.DataFrame:
+        """Prediction rows with typed features (``feature:NAME`` columns), times as epoch seconds.
+
+        Columns: version, ts, prediction (JSON text), score, the features, and with
+        ``with_labels`` label (JSON text) and label_received_at. Numerical features are NaN
+        where the value is not a number; categorical ones None where not a scalar.
+        """
+        ...
+
+    def read_serving(self, model: str, start: datetime, end: datetime) -> pd.DataFrame:
+        """One row per request: version, latency_ms, status_code, upstream_failed."""
+        ...
+
+    def type_violations(
+        self, model: str, start: datetime, end: datetime, features: Mapping[str, str]
+    ) -> dict[str, dict[str, int]]:
+        """Per version and feature (name -> kind), how many values had the wrong JSON type."""
+        ...
+
+    def event_counts(
+        self, model: str, start: datetime, end: datetime, window: timedelta
+    ) -> dict[datetime, tuple[int, int]]:
+        """(requests, prediction rows) per tumbling window start in the range."""
+        ...
+
+    def labelled_windows(
+        self,
+        model: str,
+        *,
+        since: datetime,
+        until: datetime,
+        earliest: datetime,
+        window: timedelta,
+    ) -> list[datetime]:
+        """Starts of windows (from ``earliest``) with predictions labelled in (since, until]."""
+        ...
+
+    def detector_lock(self, model: str, detector: str) -> AbstractContextManager[bool]:
+        """Try to own the (model, detector) job across replicas; yields whether this one does."""
+        ...
+
+    def save_window(self, results: Sequence[DetectorResult], record: WindowRecord) -> None:
+        """Upsert a window's results and record that it was computed, together."""
+        ...
+
+    def window_records(self, model: str, detector: str, since: datetime) -> list[WindowRecord]:
+        """The job's computed windows that end after ``since``."""
+        ...
+
+    def record_run(self, run: DetectorRun) -> None:
+        """Append a run record (ok or error, with its duration)."""
+        ...
+
+    def last_ok_as_of(self, model: str, detector: str) -> datetime | None:
+        """The ``now`` of the job's latest successful run."""
+        ...
+
+    def run_health(self, model: str | None = None) -> list[RunHealth]:
+        """Per (model, detector): last run, runs, failures and failures in a row."""
         ...
 
     def ping(self) -> None:

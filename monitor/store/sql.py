@@ -37,12 +37,15 @@ from monitor.schema import (
     utc,
 )
 from monitor.store.base import REQUEST_COLUMNS
+from monitor.store.detector_store import DetectorStore
 from monitor.store.engine import WRITE, make_engine, translate_errors
 from monitor.store.migrate import require_current, upgrade
 from monitor.store.postgres import Partitions, copy_insert_ignore
 from monitor.store.sqlite import sqlite_insert_ignore
 from monitor.store.tables import (
     detector_results,
+    detector_runs,
+    detector_windows,
     labels,
     predictions,
     reference_profiles,
@@ -89,7 +92,7 @@ def _prediction_row(record: PredictionRecord) -> tuple[Any, ...]:
     )
 
 
-class SqlStore:
+class SqlStore(DetectorStore):
     """Store on SQLAlchemy; PostgreSQL gets COPY and daily partitions, SQLite WAL.
 
     >>> store = SqlStore.open("sqlite:///:memory:", migrate=True)
@@ -478,6 +481,8 @@ class SqlStore:
                         (predictions, predictions.c.ts),
                         (labels, labels.c.received_at),
                         (detector_results, detector_results.c.window_end),
+                        (detector_runs, detector_runs.c.started_at),
+                        (detector_windows, detector_windows.c.window_end),
                     )
                 }
         return PurgeSummary(
@@ -486,6 +491,8 @@ class SqlStore:
             labels=counts["labels"],
             results=counts["detector_results"],
             partitions_dropped=dropped,
+            runs=counts["detector_runs"],
+            windows=counts["detector_windows"],
         )
 
 

@@ -167,3 +167,41 @@ detector_results = Table(
     ),
     Index(None, "window_end"),
 )
+
+
+# The detectors' bookkeeping (migration 0002): every run, and every window computed.
+detector_runs = Table(
+    "detector_runs",
+    metadata,
+    # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY autoincrements.
+    Column("run_id", BigInteger().with_variant(Integer(), "sqlite"), autoincrement=True),
+    Column("model", String(128), nullable=False),
+    Column("detector", String(64), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("as_of", UTCDateTime(), nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("windows", Integer, nullable=False),
+    Column("results", Integer, nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("error", Text),
+    PrimaryKeyConstraint("run_id"),
+    Index(None, "model", "detector", "started_at"),
+)
+
+detector_windows = Table(
+    "detector_windows",
+    metadata,
+    Column("model", String(128), nullable=False),
+    Column("detector", String(64), nullable=False),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("window_end", UTCDateTime(), nullable=False),
+    Column("computed_at", UTCDateTime(), nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("predictions", BigInteger, nullable=False),
+    Column("partial", Boolean, nullable=False),
+    Column("computations", Integer, nullable=False),
+    Column("owner", String(255), nullable=False),
+    PrimaryKeyConstraint("model", "detector", "window_start", "window_end"),
+    Index(None, "window_end"),
+)

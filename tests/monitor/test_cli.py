@@ -26,7 +26,18 @@ def test_help_lists_only_working_commands(runner: CliRunner) -> None:
         for line in result.output.split("Commands:")[1].splitlines()
         if line.startswith("  ") and line.strip()
     ]
-    assert listed == ["collect", "config", "db", "demo", "labels", "serve", "sidecar"]
+    assert listed == [
+        "check",
+        "collect",
+        "config",
+        "db",
+        "demo",
+        "detect",
+        "labels",
+        "reference",
+        "serve",
+        "sidecar",
+    ]
     for name in listed:
         assert runner.invoke(cli, [name, "--help"]).exit_code == 0
 
@@ -124,6 +135,13 @@ def test_demo_runs_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
         "captured 80 requests" in " ".join(result.output.split())
     )
     assert "sidecar exit code 0 after SIGTERM" in " ".join(result.output.split())
+    # The detectors run once on the history; the planted drift (older customers) is flagged.
+    assert "ran every detector once" in result.output
+    assert "churn/drift: ok" in result.output
+    lines = result.output.splitlines()
+    age = [line for line in lines if "feature_drift" in line and " age " in line]
+    assert age
+    assert all("ALERT" in line for line in age)
 
 
 def test_version(runner: CliRunner) -> None:

@@ -6,7 +6,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
+from pydantic import BaseModel
 
+from monitor.config import DetectorsConfig
 from monitor.configload import env_overlay, load_config
 from monitor.errors import ConfigError
 
@@ -173,3 +176,60 @@ def test_semantic_checks(tmp_path: Path, fragment: str, expected: str) -> None:
 def test_kafka_sinks_are_accepted(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "sink: {url: 'kafka://k:9092/events'}\n"), {})
     assert config.sink_url == "kafka://k:9092/events"
+
+
+def _keys(schema: type[BaseModel], prefix: str = "") -> set[str]:
+    keys = set()
+    for name, field in schema.model_fields.items():
+        keys.add(prefix + name)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= _keys(annotation, f"{prefix}{name}.")
+    return keys
+
+
+def _yaml_keys(data: dict[str, object], prefix: str = "") -> set[str]:
+    keys = set()
+    for name, value in data.items():
+        keys.add(prefix + name)
+        if isinstance(value, dict) and name != "method_thresholds":
+            keys |= _yaml_keys(value, f"{prefix}{name}.")
+    return keys
+
+
+def test_the_example_documents_every_detector_key() -> None:
+    example = yaml.safe_load((ROOT / "config.example.yaml").read_text())
+    assert _yaml_keys(example["detectors"]) == _keys(DetectorsConfig)
+
+
+def test_detector_settings_are_validated_with_their_key_paths(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "detectors:\n"
+        "  ab_alpha: 1.5\n"
+        "  drift: {method_thresholds: {kss: 0.1}, psi_mode: sturges, numerical_method: chisquare}\n"
+        "  reference: {sample_size: 10}\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    message = str(caught.value)
+    assert "detectors.ab_alpha: Input should be less than 1" in message
+    assert "detectors.drift.method_thresholds: unknown drift method kss" in message
+    assert "detectors.drift.psi_mode: Input should be 'quantile' or 'evidently'" in message
+    assert "detectors.drift.numerical_method: Input should be" in message
+    assert (
+        "detectors.reference.sample_size: Input should be greater than or equal to 100" in message
+    )
+
+
+def test_windows_are_whole_seconds(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="detectors: window must be a whole number of seconds"):
+        load_config(write(tmp_path, "detectors: {window: 90500ms}\n"), {})
+
+
+def test_detector_defaults() -> None:
+    detectors = load_config(None, {}).detectors
+    assert (detectors.drift.numerical_method, detectors.drift.categorical_method) == ("psi", "psi")
+    assert detectors.drift.min_current_size == 100
+    assert detectors.reference.sample_size == 10_000
+    assert detectors.thresholds.missing_ratio_max is None

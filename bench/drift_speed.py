@@ -1,0 +1,287 @@
+"""Drift speed, side by side in one run: modeltap against Evidently 0.7 and scipy.
+
+    .venv/bin/python bench/drift_speed.py            # the full sizes of issue #5 (minutes)
+    .venv/bin/python bench/drift_speed.py --quick    # small sizes, a smoke run (seconds)
+
+1. Evidently's ``DataDriftPreset`` against modeltap, the same test per run (KS, PSI,
+   normalised Wasserstein) on 1M current rows x 20 numerical features against a 100k
+   reference; the scores must be equal (the script fails otherwise).
+2. KS per feature: ``scipy.stats.ks_2samp`` against modeltap's KS on the same data.
+3. The drift detector (KS + PSI per feature, flags, dataset drift) over 100 features x 100k.
+4. One pass of every detector over a 1-hour window of 1M events read from PostgreSQL
+   (``--postgres URL``, default ``$MONITOR_TEST_POSTGRES_URL``), with peak memory, plus the
+   COPY read path against SQLAlchemy's.
+
+It prints times and ratios; it never judges them. Timings are the best of ``--repeat``
+runs (each side the same number of times), on whatever else the machine is doing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently: no telemetry from a benchmark
+
+from bench import pgpass
+from detectors.emit import Scope
+from detectors.evaluate import evaluate
+from detectors.ks import ks_2samp_sorted
+from detectors.profile import ProfileSettings, fit_profile
+from detectors.reference import NumericalReference, fit_numerical
+from detectors.registry import NumericalInput, Options, default_registry
+from detectors.rows import Rows
+from detectors.samples import NumericalSample
+from detectors.settings import ModelSettings
+from detectors.windows import Window
+
+T = TypeVar("T")
+REGISTRY = default_registry()
+# Evidently's display name of each test, as its reports spell it.
+EVIDENTLY = {"ks": "K-S p_value", "psi": "PSI", "wasserstein": "Wasserstein distance (normed)"}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    current: int
+    reference: int
+    features: int
+    wide_features: int
+    wide_rows: int
+    events: int
+
+
+FULL = Sizes(1_000_000, 100_000, 20, 100, 100_000, 1_000_000)
+QUICK = Sizes(20_000, 5_000, 3, 10, 5_000, 20_000)
+
+
+def best(repeat: int, work: Callable[[], T]) -> tuple[float, T]:
+    """The fastest of ``repeat`` runs, and the last result."""
+    times = []
+    result: Any = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = work()
+        times.append(time.perf_counter() - started)
+    return min(times), result
+
+
+def frames(sizes: Sizes, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reference and current tables; half the features drift a little."""
+    rng = np.random.default_rng(seed)
+    names = [f"f{i:02d}" for i in range(sizes.features)]
+    reference = pd.DataFrame(rng.normal(size=(sizes.reference, sizes.features)), columns=names)
+    shifts = np.where(np.arange(sizes.features) % 2 == 0, 0.0, 0.05)
+    scales = rng.uniform(0.5, 20, size=sizes.features)
+    current = pd.DataFrame(
+        rng.normal(shifts, 1.0, size=(sizes.current, sizes.features)), columns=names
+    )
+    return reference * scales, current * scales
+
+
+def evidently_run(reference: pd.DataFrame, current: pd.DataFrame, method: str) -> dict[str, float]:
+    """Evidently's DataDriftPreset with one test for every numerical column; score by column."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(numerical_columns=list(reference.columns))
+    snapshot = Report([DataDriftPreset(num_method=method)]).run(
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
+    scores = {}
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if config["type"].endswith("ValueDrift"):
+            if config["method"] not in (method, EVIDENTLY[method]):
+                raise RuntimeError(f"Evidently ran {config['method']}, not {method}")
+            scores[config["column"]] = float(metric["value"])
+    return scores
+
+
+def ours_run(
+    references: dict[str, NumericalReference], current: pd.DataFrame, method: str
+) -> dict[str, float]:
+    """modeltap's test on every column: the window sorted once, the reference presorted."""
+    test = REGISTRY.get(method)
+    options = Options(psi_mode="evidently")  # Evidently's bins, for equal numbers
+    scores = {}
+    for name, reference in references.items():
+        sample = NumericalSample(current[name].to_numpy())
+        result = test.run(NumericalInput(reference, sample), options=options)
+        assert result.score is not None
+        scores[name] = result.score
+    return scores
+
+
+def section_evidently(sizes: Sizes, repeat: int) -> bool:
+    print(
+        f"\n1. DataDriftPreset: {sizes.current:,} current x {sizes.features} numerical features "
+        f"against {sizes.reference:,} reference rows"
+    )
+    reference, current = frames(sizes)
+    fit_time, references = best(
+        1,
+        lambda: {
+            name: fit_numerical(
+                reference[name].to_numpy(), violations=0, bins=10, sample_size=sizes.reference
+            )
+            for name in reference.columns
+        },
+    )
+    print(f"   modeltap fits the reference once (kept for every window): {fit_time:.2f} s")
+    # Warm both up (imports, caches) on a small slice before anything is timed.
+    evidently_run(reference.head(2000), current.head(2000), "ks")
+    ours_run(references, current.head(2000), "ks")
+    equal = True
+    total_theirs = total_ours = 0.0
+    for method in ("ks", "psi", "wasserstein"):
+        theirs_time, theirs = best(repeat, partial(evidently_run, reference, current, method))
+        ours_time, ours = best(repeat, partial(ours_run, references, current, method))
+        # Absolute for p-values and small distances, relative for large ones.
+        worst = max(abs(ours[name] - theirs[name]) / max(1.0, abs(theirs[name])) for name in theirs)
+        same = set(ours) == set(theirs) and worst <= 1e-9
+        equal &= same
+        total_theirs += theirs_time
+        total_ours += ours_time
+        print(
+            f"   {method:12s} Evidently {theirs_time:8.2f} s   modeltap {ours_time:6.3f} s   "
+            f"{theirs_time / ours_time:6.1f}x faster   largest difference {worst:.1e}"
+            f"{'' if same else '  NOT EQUAL'}"
+        )
+    print(
+        f"   all three    Evidently {total_theirs:8.2f} s   modeltap {total_ours:6.3f} s   "
+        f"{total_theirs / total_ours:6.1f}x faster (goal >= 20x)   "
+        f"equal results: {'yes' if equal else 'NO'}"
+    )
+    return equal
+
+
+def section_ks(sizes: Sizes, repeat: int) -> bool:
+    from scipy import stats
+
+    print(
+        f"\n2. KS per feature: scipy.stats.ks_2samp against modeltap, {sizes.current:,} x "
+        f"{sizes.reference:,}, {sizes.features} features"
+    )
+    reference, current = frames(sizes, seed=1)
+    presorted = {name: np.sort(reference[name].to_numpy()) for name in reference.columns}
+    columns = {name: current[name].to_numpy() for name in current.columns}
+
+    def scipy_all() -> list[tuple[float, float]]:
+        return [
+            (float(r.statistic), float(r.pvalue))
+            for r in (stats.ks_2samp(reference[n].to_numpy(), columns[n]) for n in columns)
+        ]
+
+    def ours_all() -> list[tuple[float, float]]:
+        return [
+            (r.statistic, r.pvalue)
+            for r in (ks_2samp_sorted(presorted[n], np.sort(columns[n])) for n in columns)
+        ]
+
+    theirs_time, theirs = best(repeat, scipy_all)
+    ours_time, ours = best(repeat, ours_all)
+    worst = max(max(abs(a[0] - b[0]), abs(a[1] - b[1])) for a, b in zip(ours, theirs, strict=True))
+    equal = worst <= 1e-9
+    # Both sides end in the same scipy call for the p-value, kstwo.sf(D, round(m n / (m + n))):
+    # timed alone it shows how much of each side is the statistic and how much the p-value.
+    effective = round(sizes.current * sizes.reference / (sizes.current + sizes.reference))
+    pvalue_time, _ = best(
+        repeat, lambda: [stats.kstwo.sf(statistic, effective) for statistic, _ in ours]
+    )
+    count = len(columns)
+    print(
+        f"   scipy {theirs_time / count * 1000:7.1f} ms/feature   modeltap "
+        f"{ours_time / count * 1000:6.1f} ms/feature (window sort included)   "
+        f"ratio {ours_time / theirs_time:.2f} (goal <= 0.3)   largest difference {worst:.1e}"
+        f"{'' if equal else '  NOT EQUAL'}"
+    )
+    print(
+        f"   of which the p-value, scipy's kstwo.sf on both sides: {pvalue_time / count * 1000:.1f}"
+        f" ms/feature; without it scipy {(theirs_time - pvalue_time) / count * 1000:.1f}, "
+        f"modeltap {(ours_time - pvalue_time) / count * 1000:.1f} ms/feature "
+        f"(ratio {(ours_time - pvalue_time) / (theirs_time - pvalue_time):.2f})"
+    )
+    return equal
+
+
+def section_wide(sizes: Sizes, repeat: int) -> None:
+    print(
+        f"\n3. The drift detector: {sizes.wide_features} features x {sizes.wide_rows:,} rows "
+        "(KS and PSI per feature, PSI flags, dataset drift)"
+    )
+    rng = np.random.default_rng(2)
+    names = [f"x{i:03d}" for i in range(sizes.wide_features)]
+    kinds: dict[str, Any] = dict.fromkeys(names, "numerical")
+    reference = Rows(
+        pd.DataFrame(rng.normal(size=(sizes.wide_rows, len(names))), columns=names), kinds
+    )
+    current = Rows(
+        pd.DataFrame(rng.normal(0.02, 1, size=(sizes.wide_rows, len(names))), columns=names), kinds
+    )
+    settings = ModelSettings(model="wide", task="regression", kinds=kinds)
+    fit_time, profile = best(1, lambda: fit_profile(reference, settings=ProfileSettings()))
+    now = pd.Timestamp("2026-11-25T13:00Z").to_pydatetime()
+    scope = Scope("wide", "", Window(now, now), now)
+    took, results = best(
+        repeat,
+        lambda: evaluate(
+            settings, scope, detectors=["drift"], rows={"v1": current}, profiles={"v1": profile}
+        ),
+    )
+    print(
+        f"   fit (once) {fit_time:.2f} s; one pass {took:.2f} s (goal <= 2 s), "
+        f"{len(results)} results"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per side; the best counts")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("MONITOR_TEST_POSTGRES_URL"),
+        help="a PostgreSQL server (a scratch database is created and dropped)",
+    )
+    parser.add_argument("--events", type=int, help="events in section 4's window (default by size)")
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=["evidently", "ks", "wide", "postgres"]
+    )
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    print(
+        f"drift_speed ({'quick' if args.quick else 'full'} sizes, best of {args.repeat}, "
+        f"{os.cpu_count()} CPUs)"
+    )
+    equal = True
+    if "evidently" not in args.skip:
+        equal &= section_evidently(sizes, args.repeat)
+    if "ks" not in args.skip:
+        equal &= section_ks(sizes, max(args.repeat, 3))
+    if "wide" not in args.skip:
+        section_wide(sizes, max(args.repeat, 3))
+    if "postgres" not in args.skip:
+        if not args.postgres:
+            print("\n4. skipped: give --postgres URL or set MONITOR_TEST_POSTGRES_URL")
+        else:
+            pgpass.section(args.postgres, args.events or sizes.events)
+    if not equal:
+        print("\nFAILED: modeltap's numbers differ from the baseline's", file=sys.stderr)
+    return 0 if equal else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

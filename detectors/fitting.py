@@ -1,0 +1,95 @@
+"""Fitting a model's reference profile from stored traffic or from a table, and storing it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+from detectors.profile import Profile, fit_profile
+from detectors.rows import Rows, coerce_categorical, rows_from_frame, typed_features
+from detectors.settings import ModelSettings
+from monitor.errors import InputError
+from monitor.schema import ReferenceProfile
+from monitor.store.base import Store
+from monitor.store.detection import FEATURE_PREFIX
+
+
+def fit_rows(settings: ModelSettings, rows: Rows) -> Profile:
+    """The profile of ``rows`` with the model's settings; refuses an empty reference."""
+    if len(rows) == 0:
+        raise InputError(f"the reference for model {settings.model!r} has no rows")
+    return fit_profile(
+        rows,
+        prediction_kind=settings.prediction_kind,
+        segment_by=settings.segment_by,
+        settings=settings.profile,
+    )
+
+
+def rows_from_table(
+    settings: ModelSettings,
+    frame: pd.DataFrame,
+    *,
+    prediction: str | None = "prediction",
+    score: str | None = "score",
+) -> Rows:
+    """Rows from a user's table (CSV, Parquet, JSON lines): one column per feature."""
+    if not settings.kinds:
+        raise InputError(f"model {settings.model!r} has no features configured")
+    missing = [name for name in settings.kinds if name not in frame.columns]
+    if len(missing) == len(settings.kinds):
+        raise InputError(
+            f"none of model {settings.model!r}'s features ({', '.join(settings.kinds)}) is a "
+            f"column of the file; its columns are: {', '.join(map(str, frame.columns))}"
+        )
+    features, violations = typed_features(frame, settings.kinds)
+    typed = pd.DataFrame({FEATURE_PREFIX + name: features[name] for name in settings.kinds})
+    if prediction is not None and prediction in frame:
+        typed["prediction"] = coerce_categorical(frame[prediction])[0]
+    if score is not None and score in frame:
+        typed["score"] = pd.to_numeric(frame[score], errors="coerce")
+    return rows_from_frame(typed, settings.kinds, prefix=FEATURE_PREFIX, violations=violations)
+
+
+def rows_from_store(
+    store: Store, settings: ModelSettings, start: datetime, end: datetime, version: str | None
+) -> Rows:
+    """Rows the model served between ``start`` and ``end`` (of one version, if given)."""
+    frame = store.read_rows(
+        settings.model,
+        start,
+        end,
+        numerical=[name for name, kind in settings.kinds.items() if kind == "numerical"],
+        categorical=[name for name, kind in settings.kinds.items() if kind == "categorical"],
+    )
+    violations = store.type_violations(settings.model, start, end, settings.kinds)
+    if version is None:
+        totals: dict[str, int] = {}
+        for counts in violations.values():
+            for name, count in counts.items():
+                totals[name] = totals.get(name, 0) + count
+        return rows_from_frame(frame, settings.kinds, prefix=FEATURE_PREFIX, violations=totals)
+    rows = rows_from_frame(frame, settings.kinds, prefix=FEATURE_PREFIX)
+    found = rows.by_version(violations).get(version)
+    if found is None:
+        raise InputError(
+            f"model {settings.model!r} served no rows as version {version!r} between "
+            f"{start.isoformat()} and {end.isoformat()}"
+        )
+    return found
+
+
+def save(
+    store: Store,
+    settings: ModelSettings,
+    profile: Profile,
+    *,
+    version: str,
+    source: str,
+    now: datetime,
+) -> ReferenceProfile:
+    """Store ``profile`` as the newest reference of (model, version)."""
+    return store.put_reference(
+        settings.model, version, profile.to_json(), source=source, created_at=now
+    )

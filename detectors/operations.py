@@ -1,0 +1,62 @@
+"""Serving figures of one window: latency quantiles, error rate and throughput."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.samples import FloatArray
+
+QUANTILES = (50, 90, 99)
+
+
+@dataclass(frozen=True, slots=True)
+class Operations:
+    """Latency in milliseconds; errors are non-2xx answers and failed upstream calls."""
+
+    requests: int
+    errors: int
+    latency_ms: dict[int, float]
+    latency_mean_ms: float | None
+    throughput_rps: float
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+
+def is_error(
+    status_code: npt.NDArray[np.int64], upstream_failed: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """Which requests failed: status outside 200-299, or the model server never answered."""
+    result: npt.NDArray[np.bool_] = (status_code < 200) | (status_code >= 300) | upstream_failed
+    return result
+
+
+def operations(
+    latency_ms: FloatArray,
+    status_code: npt.NDArray[np.int64],
+    upstream_failed: npt.NDArray[np.bool_],
+    seconds: float,
+) -> Operations:
+    """Quantiles (numpy's linear interpolation), mean, errors and requests per second.
+
+    >>> ops = operations(np.array([10.0, 20.0, 30.0]), np.array([200, 500, 200]),
+    ...                  np.array([False, False, True]), 60.0)
+    >>> ops.latency_ms[50], round(ops.error_rate, 3), ops.throughput_rps
+    (20.0, 0.667, 0.05)
+    """
+    count = int(latency_ms.size)
+    errors = int(np.count_nonzero(is_error(status_code, upstream_failed)))
+    if count == 0:
+        return Operations(0, 0, {}, None, 0.0)
+    levels = np.percentile(latency_ms, QUANTILES)
+    return Operations(
+        requests=count,
+        errors=errors,
+        latency_ms={q: float(value) for q, value in zip(QUANTILES, levels, strict=True)},
+        latency_mean_ms=float(np.mean(latency_ms)),
+        throughput_rps=count / seconds if seconds > 0 else 0.0,
+    )

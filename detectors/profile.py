@@ -1,0 +1,166 @@
+"""A model's fitted reference: every feature, the prediction, the score, and per-segment copies.
+
+Fit once (``monitor reference set``), store as JSON, score every window against it: windows
+never re-read raw reference data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from detectors.reference import (
+    ColumnReference,
+    Kind,
+    NumericalReference,
+    column_from_json,
+    fit_categorical,
+    fit_numerical,
+)
+from detectors.rows import Rows, category_counts, coerce_numerical
+from detectors.samples import FloatArray
+
+FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSettings:
+    """Sizes of what a profile keeps (``detectors.reference`` in the configuration)."""
+
+    psi_bins: int = 10
+    sample_size: int = 10_000
+    max_categories: int = 1000
+    segment_sample_size: int = 2000
+    max_segments: int = 20
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The reference of one model (and version): per-column references and segments."""
+
+    rows: int
+    columns: Mapping[str, ColumnReference]
+    prediction: ColumnReference | None = None
+    score: NumericalReference | None = None
+    segment_by: str | None = None
+    segments: Mapping[str, Profile] = field(default_factory=dict)
+    settings: ProfileSettings = ProfileSettings()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible mapping; ``Profile.from_json`` reads it back."""
+        return {
+            "format": FORMAT,
+            "rows": self.rows,
+            "settings": {
+                "psi_bins": self.settings.psi_bins,
+                "sample_size": self.settings.sample_size,
+                "max_categories": self.settings.max_categories,
+                "segment_sample_size": self.settings.segment_sample_size,
+                "max_segments": self.settings.max_segments,
+            },
+            "columns": {name: column.to_json() for name, column in self.columns.items()},
+            "prediction": self.prediction.to_json() if self.prediction else None,
+            "score": self.score.to_json() if self.score else None,
+            "segment_by": self.segment_by,
+            "segments": {value: segment.to_json() for value, segment in self.segments.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Profile:
+        if data.get("format") != FORMAT:
+            raise ValueError(
+                f"reference profile format {data.get('format')!r} is not {FORMAT}; "
+                "fit it again with `monitor reference set`"
+            )
+        prediction = data.get("prediction")
+        score = data.get("score")
+        return cls(
+            rows=int(data["rows"]),
+            columns={name: column_from_json(item) for name, item in data["columns"].items()},
+            prediction=column_from_json(prediction) if prediction else None,
+            score=NumericalReference.from_json(score) if score else None,
+            segment_by=data.get("segment_by"),
+            segments={value: cls.from_json(item) for value, item in data["segments"].items()},
+            settings=ProfileSettings(**data["settings"]),
+        )
+
+
+def fit_profile(
+    rows: Rows,
+    *,
+    prediction_kind: Kind | None = None,
+    segment_by: str | None = None,
+    settings: ProfileSettings = ProfileSettings(),
+) -> Profile:
+    """Fit every feature of ``rows`` (and its prediction and score, when present).
+
+    >>> import pandas as pd
+    >>> rows = Rows(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), {"x": "numerical"})
+    >>> fit_profile(rows).columns["x"].maximum
+    3.0
+    """
+    profile = _fit(rows, prediction_kind, settings, settings.sample_size)
+    if segment_by is None:
+        return profile
+    values = rows.features[segment_by].to_numpy(dtype=object)
+    counts = category_counts(values)
+    ranked = sorted(counts.as_dict().items(), key=lambda item: (-item[1], str(item[0])))
+    segments = {
+        str(value): _fit(
+            rows.select(values == value), prediction_kind, settings, settings.segment_sample_size
+        )
+        for value, _ in ranked[: settings.max_segments]
+    }
+    return Profile(
+        rows=profile.rows,
+        columns=profile.columns,
+        prediction=profile.prediction,
+        score=profile.score,
+        segment_by=segment_by,
+        segments=segments,
+        settings=settings,
+    )
+
+
+def _fit(
+    rows: Rows, prediction_kind: Kind | None, settings: ProfileSettings, sample: int
+) -> Profile:
+    columns = {
+        name: _fit_column(
+            rows.features[name].to_numpy(), kind, rows.violations.get(name, 0), settings, sample
+        )
+        for name, kind in rows.kinds.items()
+    }
+    prediction = None
+    if rows.prediction is not None and prediction_kind is not None:
+        prediction_values: Any = rows.prediction
+        violations = 0
+        if prediction_kind == "numerical":
+            prediction_values, violations = coerce_numerical(
+                pd.Series(rows.prediction, dtype=object)
+            )
+        prediction = _fit_column(prediction_values, prediction_kind, violations, settings, sample)
+    score = None
+    if rows.score is not None and np.isfinite(rows.score).any():
+        score = fit_numerical(rows.score, violations=0, bins=settings.psi_bins, sample_size=sample)
+    return Profile(len(rows), columns, prediction, score, settings=settings)
+
+
+def _fit_column(
+    values: Any, kind: Kind, violations: int, settings: ProfileSettings, sample: int
+) -> ColumnReference:
+    if kind == "numerical":
+        numbers: FloatArray = np.asarray(values, dtype=np.float64)
+        return fit_numerical(
+            numbers, violations=violations, bins=settings.psi_bins, sample_size=sample
+        )
+    return fit_categorical(
+        category_counts(values).as_dict(),
+        rows=len(values),
+        violations=violations,
+        max_categories=settings.max_categories,
+    )

@@ -1,0 +1,233 @@
+"""Rows of a window (or a reference) as the detectors read them: typed features plus outcomes.
+
+Numerical features become float64 with NaN where a row has no usable number; categorical
+ones become text (``None`` where missing), with numbers and booleans written as JSON writes
+them, so a category looks the same whether it came from a CSV file or a stored payload.
+Values of the wrong type (text in a numerical column that does not parse as a number; a
+list or an object where a category belongs) are counted as type violations.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from detectors.reference import Kind
+from detectors.samples import CategoryCounts, FloatArray, IntArray, NumericalSample
+
+BoolArray = npt.NDArray[np.bool_]
+TextArray = npt.NDArray[np.object_]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Row-aligned arrays: features typed by kind, and optionally version, outcome, labels."""
+
+    features: pd.DataFrame
+    kinds: Mapping[str, Kind]
+    violations: Mapping[str, int] = field(default_factory=dict)
+    version: TextArray | None = None
+    ts: FloatArray | None = None  # epoch seconds
+    prediction: TextArray | None = None
+    score: FloatArray | None = None
+    label: TextArray | None = None
+    label_received_at: FloatArray | None = None  # epoch seconds
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def select(self, mask: BoolArray, violations: Mapping[str, int] | None = None) -> Rows:
+        """The rows where ``mask`` holds (violation counts as given, else none)."""
+        return replace(
+            self,
+            features=self.features.loc[mask].reset_index(drop=True),
+            violations=violations or {},
+            version=None if self.version is None else self.version[mask],
+            ts=None if self.ts is None else self.ts[mask],
+            prediction=None if self.prediction is None else self.prediction[mask],
+            score=None if self.score is None else self.score[mask],
+            label=None if self.label is None else self.label[mask],
+            label_received_at=(
+                None if self.label_received_at is None else self.label_received_at[mask]
+            ),
+        )
+
+    def by_version(self, violations: Mapping[str, Mapping[str, int]]) -> dict[str, Rows]:
+        """The rows of each version, with that version's violation counts."""
+        if self.version is None:
+            return {"": self}
+        return {
+            str(version): self.select(self.version == version, violations.get(str(version), {}))
+            for version in sorted(set(self.version.tolist()))
+        }
+
+    def numbers(self, feature: str) -> FloatArray:
+        return self.features[feature].to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def sample(self, feature: str) -> NumericalSample:
+        return NumericalSample(self.numbers(feature))
+
+    def counts(self, feature: str) -> CategoryCounts:
+        return category_counts(self.features[feature])
+
+
+@dataclass(frozen=True)
+class Requests:
+    """One row per request: version, latency, HTTP status, and whether the upstream failed."""
+
+    version: TextArray
+    latency_ms: FloatArray
+    status_code: IntArray
+    upstream_failed: BoolArray
+
+    def __len__(self) -> int:
+        return int(self.latency_ms.size)
+
+    def by_version(self) -> dict[str, Requests]:
+        return {
+            str(version): Requests(
+                self.version[mask],
+                self.latency_ms[mask],
+                self.status_code[mask],
+                self.upstream_failed[mask],
+            )
+            for version in sorted(set(self.version.tolist()))
+            for mask in [self.version == version]
+        }
+
+
+def category_counts(values: pd.Series[Any] | TextArray) -> CategoryCounts:
+    """How often each category occurs; missing values are not counted."""
+    counted = pd.Series(values, dtype=object).value_counts(dropna=True, sort=False)
+    return CategoryCounts(tuple(counted.index.tolist()), np.asarray(counted, dtype=np.int64))
+
+
+def coerce_numerical(values: pd.Series[Any]) -> tuple[FloatArray, int]:
+    """Float64 values (NaN when unusable) and how many present values were not numbers."""
+    if pd.api.types.is_bool_dtype(values):
+        return np.full(len(values), np.nan), int(values.notna().sum())
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.where(np.isfinite(numbers), numbers, np.nan), 0
+    present = values.notna().to_numpy() & ~values.map(_is_bool).to_numpy(dtype=bool)
+    coerced = pd.to_numeric(values.where(present), errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
+    violations = int(np.count_nonzero(values.notna().to_numpy() & np.isnan(coerced)))
+    return np.where(np.isfinite(coerced), coerced, np.nan), violations
+
+
+def coerce_categorical(values: pd.Series[Any]) -> tuple[TextArray, int]:
+    """Categories as JSON-style text (None when missing) and how many were lists or objects."""
+    if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
+        text = values.to_numpy(dtype=object, copy=True)
+        text[values.isna().to_numpy()] = None
+        return text, 0
+    converted = [_category(value) for value in values.tolist()]
+    violations = sum(1 for value in converted if value is _VIOLATION)
+    return (
+        np.array([None if value is _VIOLATION else value for value in converted], dtype=object),
+        violations,
+    )
+
+
+def typed_features(
+    frame: pd.DataFrame, kinds: Mapping[str, Kind]
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The configured feature columns of ``frame``, typed; absent columns count as missing."""
+    columns: dict[str, Any] = {}
+    violations: dict[str, int] = {}
+    for name, kind in kinds.items():
+        raw = frame[name] if name in frame.columns else pd.Series([None] * len(frame), dtype=object)
+        if kind == "numerical":
+            columns[name], violations[name] = coerce_numerical(raw)
+        else:
+            columns[name], violations[name] = coerce_categorical(raw)
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(frame))), violations
+
+
+_VIOLATION = object()
+
+
+def _category(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return json.dumps(float(value)) if math.isfinite(value) else None
+    return _VIOLATION
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool | np.bool_)
+
+
+def rows_from_frame(
+    frame: pd.DataFrame,
+    kinds: Mapping[str, Kind],
+    *,
+    prefix: str = "",
+    violations: Mapping[str, int] | None = None,
+) -> Rows:
+    """Rows from a typed frame (``Store.read_rows``: features as ``prefix + name``)."""
+    features = pd.DataFrame(
+        {name: _column(frame, prefix + name, kind) for name, kind in kinds.items()},
+        index=pd.RangeIndex(len(frame)),
+    )
+    return Rows(
+        features,
+        dict(kinds),
+        violations=dict(violations or {}),
+        version=_text(frame, "version"),
+        ts=_numbers(frame, "ts"),
+        prediction=_text(frame, "prediction"),
+        score=_numbers(frame, "score"),
+        label=_text(frame, "label"),
+        label_received_at=_numbers(frame, "label_received_at"),
+    )
+
+
+def requests_from_frame(frame: pd.DataFrame) -> Requests:
+    """Requests from ``Store.read_serving``'s frame."""
+    version = _text(frame, "version")
+    return Requests(
+        version=version if version is not None else np.empty(0, dtype=object),
+        latency_ms=frame["latency_ms"].to_numpy(dtype=np.float64),
+        status_code=frame["status_code"].to_numpy(dtype=np.int64),
+        upstream_failed=frame["upstream_failed"].to_numpy(dtype=bool),
+    )
+
+
+def _column(frame: pd.DataFrame, name: str, kind: Kind) -> Any:
+    if name not in frame:
+        return np.full(len(frame), np.nan if kind == "numerical" else None)
+    if kind == "numerical":
+        return frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    return _text(frame, name)
+
+
+def _text(frame: pd.DataFrame, name: str) -> TextArray | None:
+    """Text as objects, None where missing (pandas reads missing text back as NaN)."""
+    if name not in frame:
+        return None
+    values = frame[name].to_numpy(dtype=object, copy=True)
+    values[frame[name].isna().to_numpy()] = None
+    return values
+
+
+def _numbers(frame: pd.DataFrame, name: str) -> FloatArray | None:
+    if name not in frame:
+        return None
+    return frame[name].to_numpy(dtype=np.float64, na_value=np.nan)

@@ -1,0 +1,103 @@
+"""Everything the detectors need to know about one model, taken from the configuration once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from detectors.drift import DriftSettings
+from detectors.profile import ProfileSettings
+from detectors.reference import Kind
+from detectors.registry import Registry, default_registry
+from monitor.config import ModelConfig, MonitorConfig
+
+Task = Literal["classification", "regression"]
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """One model's features, task and thresholds, as plain values.
+
+    >>> from monitor.config import MonitorConfig
+    >>> config = MonitorConfig.model_validate({"models": [{"name": "m", "task": "regression",
+    ...     "features": [{"name": "x", "type": "numerical"}]}]})
+    >>> ModelSettings.from_config(config, "m").kinds
+    {'x': 'numerical'}
+    """
+
+    model: str
+    task: Task
+    kinds: Mapping[str, Kind]
+    positive_class: str | None = None
+    segment_by: str | None = None
+    thresholds: Mapping[str, float | None] = field(default_factory=dict)
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    profile: ProfileSettings = field(default_factory=ProfileSettings)
+    min_rows: int = 30
+    ab_alpha: float = 0.05
+    window: timedelta = timedelta(hours=1)
+    interval: timedelta = timedelta(minutes=5)
+    label_horizon: timedelta = timedelta(days=7)
+    registry: Registry = field(default_factory=default_registry)
+
+    @property
+    def prediction_kind(self) -> Kind:
+        """Predictions drift as categories for classifiers and as numbers for regressors."""
+        return "categorical" if self.task == "classification" else "numerical"
+
+    def threshold(self, name: str) -> float | None:
+        return self.thresholds.get(name)
+
+    @classmethod
+    def from_config(cls, config: MonitorConfig, name: str) -> ModelSettings:
+        model = config.model(name)
+        if model is None:
+            from monitor.errors import InputError  # noqa: PLC0415 - error path only
+
+            known = ", ".join(item.name for item in config.models) or "none"
+            raise InputError(f"model {name!r} is not configured (configured: {known})")
+        return cls.from_model(config, model)
+
+    @classmethod
+    def from_model(cls, config: MonitorConfig, model: ModelConfig) -> ModelSettings:
+        detectors = config.detectors
+        drift = detectors.drift
+        reference = detectors.reference
+        return cls(
+            model=model.name,
+            task=model.task,
+            kinds={feature.name: feature.type for feature in model.features},
+            positive_class=None if model.positive_class is None else _text(model.positive_class),
+            segment_by=model.segment_by,
+            thresholds=config.thresholds_for(model.name).model_dump(),
+            drift=DriftSettings(
+                numerical_method=drift.numerical_method,
+                categorical_method=drift.categorical_method,
+                thresholds=dict(drift.method_thresholds),
+                psi_mode=drift.psi_mode,
+                dataset_drift_share=drift.dataset_drift_share,
+                min_reference_size=drift.min_reference_size,
+                min_current_size=drift.min_current_size,
+            ),
+            profile=ProfileSettings(
+                psi_bins=drift.psi_bins,
+                sample_size=reference.sample_size,
+                max_categories=reference.max_categories,
+                segment_sample_size=reference.segment_sample_size,
+                max_segments=reference.max_segments,
+            ),
+            min_rows=detectors.min_rows,
+            ab_alpha=detectors.ab_alpha,
+            window=detectors.window,
+            interval=detectors.interval,
+            label_horizon=detectors.label_horizon,
+        )
+
+
+def _text(value: str | int) -> str:
+    # Labels and predictions are compared as JSON text; booleans are written as JSON writes them.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

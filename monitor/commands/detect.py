@@ -1,0 +1,108 @@
+"""``monitor detect``: the detector daemon, or one pass over everything with ``--once``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+
+import click
+from rich.console import Console
+
+from detectors.families import DETECTORS
+from monitor.commands import Settings, open_store, pass_settings
+from monitor.errors import ConfigError, InputError
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Run every detector now, print the results, exit.")
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
+@click.option(
+    "--detector",
+    "detectors",
+    multiple=True,
+    type=click.Choice(DETECTORS),
+    help="Only this detector (repeatable).",
+)
+@click.option("--at", "at", help="With --once: compute as of this time (ISO 8601) instead of now.")
+@click.option("--all", "show_all", is_flag=True, help="With --once: print every result.")
+@pass_settings
+def detect(
+    settings: Settings,
+    *,
+    once: bool,
+    models: tuple[str, ...],
+    detectors: tuple[str, ...],
+    at: str | None,
+    show_all: bool,
+) -> None:
+    """Run the detectors on a schedule (or once), storing results in detector_results.
+
+    Each (model, detector) pair is a job that runs every detectors.interval over the
+    windows that are due; replicas on PostgreSQL share the jobs. SIGTERM stops warmly
+    (running jobs finish), a second SIGTERM at once. With --once every job runs now,
+    a table of the newest complete window is printed, and the exit code is 1 if a
+    detector failed.
+
+    \b
+    Examples:
+      monitor --config modeltap.yaml detect
+      monitor detect --once --model churn
+    """
+    # The statistics pull in scipy and pandas: imported here, not for every `monitor --help`.
+    from detectors.daemon import (  # noqa: PLC0415
+        Stopper,
+        build_scheduler,
+        force_exit,
+        serve,
+        system_clock,
+    )
+    from detectors.runner import Runner  # noqa: PLC0415
+    from detectors.settings import ModelSettings  # noqa: PLC0415
+    from monitor.resultview import print_outcomes  # noqa: PLC0415
+    from monitor.tabular import parse_moment  # noqa: PLC0415
+
+    config = settings.config()
+    if not config.models:
+        raise ConfigError(
+            "no models are configured; add a models: section (see config.example.yaml)"
+        )
+    if at is not None and not once:
+        raise InputError("--at only applies with --once")
+    names = list(dict.fromkeys(models)) or [model.name for model in config.models]
+    chosen = [ModelSettings.from_config(config, name) for name in names]
+    # Each running job holds one connection for its lock and uses another for its work.
+    store = open_store(config, connections=2 * config.detectors.workers)
+    runner = Runner(store, chosen, owner=f"{socket.gethostname()}:{os.getpid()}")
+    jobs = [
+        (model, detector)
+        for model, detector in runner.jobs()
+        if not detectors or detector in detectors
+    ]
+    try:
+        if once:
+            now = parse_moment(at, "--at") if at else system_clock()
+            outcomes = runner.run_all(now, jobs)
+            console = Console(width=None if sys.stdout.isatty() else 160)
+            print_outcomes(outcomes, console, show_all=show_all)
+            if any(outcome.status == "error" for outcome in outcomes):
+                sys.exit(1)
+            return
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        # APScheduler announces every job it runs; our own line per run says more.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        stopper = Stopper(force_exit)
+        stopper.install()
+        scheduler = build_scheduler(
+            runner,
+            jobs,
+            interval=config.detectors.interval,
+            workers=config.detectors.workers,
+            clock=system_clock,
+        )
+        serve(scheduler, stopper)
+    finally:
+        store.close()

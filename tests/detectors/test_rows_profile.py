@@ -1,0 +1,124 @@
+"""Typing raw columns, and fitting, storing and reading back a reference profile."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detectors.profile import Profile, ProfileSettings, fit_profile
+from detectors.reference import CategoricalReference, NumericalReference
+from detectors.rows import Rows, coerce_categorical, coerce_numerical, typed_features
+
+
+def test_numerical_coercion_counts_values_that_are_not_numbers() -> None:
+    raw = pd.Series(
+        [1, "2.5", "abc", None, float("nan"), True, {"x": 1}, float("inf")], dtype=object
+    )
+    values, violations = coerce_numerical(raw)
+    assert values[:2].tolist() == [1.0, 2.5]
+    assert np.isnan(values[2:]).all()
+    # "abc", True and {"x": 1} are present but not numbers; None and NaN are missing;
+    # infinity is a number but not a usable one, so it counts as missing, as Evidently drops it.
+    assert violations == 3
+
+
+def test_categorical_coercion_writes_categories_as_json_does() -> None:
+    raw = pd.Series(["pro", 1, 2.5, True, None, [1, 2], float("nan")], dtype=object)
+    values, violations = coerce_categorical(raw)
+    assert values.tolist() == ["pro", "1", "2.5", "true", None, None, None]
+    assert violations == 1
+
+
+def test_typed_features_treats_absent_columns_as_missing() -> None:
+    frame = pd.DataFrame({"age": [30, 40]})
+    typed, violations = typed_features(frame, {"age": "numerical", "plan": "categorical"})
+    assert typed["age"].tolist() == [30.0, 40.0]
+    assert typed["plan"].tolist() == [None, None]
+    assert violations == {"age": 0, "plan": 0}
+
+
+def sample_rows(size: int, seed: int = 0) -> Rows:
+    rng = np.random.default_rng(seed)
+    features = pd.DataFrame(
+        {
+            "age": np.where(rng.uniform(size=size) < 0.1, np.nan, rng.normal(40, 10, size=size)),
+            "plan": rng.choice(np.array(["basic", "pro", "enterprise"], dtype=object), size=size),
+        }
+    )
+    return Rows(
+        features,
+        {"age": "numerical", "plan": "categorical"},
+        violations={"age": 2, "plan": 0},
+        prediction=rng.choice(np.array(["0", "1"], dtype=object), size=size),
+        score=rng.uniform(size=size),
+    )
+
+
+def test_fitted_profile_keeps_what_scoring_needs() -> None:
+    rows = sample_rows(50_000)
+    profile = fit_profile(
+        rows,
+        prediction_kind="categorical",
+        segment_by="plan",
+        settings=ProfileSettings(sample_size=1000, segment_sample_size=200),
+    )
+    age = profile.columns["age"]
+    assert isinstance(age, NumericalReference)
+    finite = rows.numbers("age")[np.isfinite(rows.numbers("age"))]
+    assert age.rows == 50_000
+    assert age.violations == 2
+    assert age.missing == 50_000 - finite.size - 2
+    assert (age.minimum, age.maximum) == (finite.min(), finite.max())
+    assert age.sample.size == 1000
+    assert np.all(np.diff(age.sample) >= 0)
+    assert age.shares.sum() == pytest.approx(1.0)
+    plan = profile.columns["plan"]
+    assert isinstance(plan, CategoricalReference)
+    assert plan.counts.size == 50_000
+    assert set(profile.segments) == {"basic", "pro", "enterprise"}
+    segment_age = profile.segments["pro"].columns["age"]
+    assert isinstance(segment_age, NumericalReference)
+    assert segment_age.sample.size == 200
+    assert profile.prediction is not None
+    assert profile.score is not None
+
+
+def test_profile_survives_a_json_round_trip_exactly() -> None:
+    profile = fit_profile(sample_rows(3000), prediction_kind="categorical", segment_by="plan")
+    text = json.dumps(profile.to_json())
+    again = Profile.from_json(json.loads(text))
+    assert again.to_json() == profile.to_json()
+    age, back = profile.columns["age"], again.columns["age"]
+    assert isinstance(age, NumericalReference)
+    assert isinstance(back, NumericalReference)
+    assert back.sample.tobytes() == age.sample.tobytes()
+
+
+def test_a_small_reference_keeps_every_value_and_is_deterministic() -> None:
+    rows = sample_rows(500)
+    first = fit_profile(rows, settings=ProfileSettings(sample_size=100))
+    second = fit_profile(rows, settings=ProfileSettings(sample_size=100))
+    assert first.to_json() == second.to_json()
+    everything = fit_profile(rows, settings=ProfileSettings(sample_size=10_000))
+    age = everything.columns["age"]
+    assert isinstance(age, NumericalReference)
+    assert age.sample.size == age.size
+
+
+def test_a_profile_of_another_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="fit it again"):
+        Profile.from_json({"format": 99})
+
+
+def test_categories_beyond_the_cap_are_summed_as_other() -> None:
+    rows = Rows(
+        pd.DataFrame({"c": np.array(list("aaaabbbcd"), dtype=object)}), {"c": "categorical"}
+    )
+    profile = fit_profile(rows, settings=ProfileSettings(max_categories=2))
+    column = profile.columns["c"]
+    assert isinstance(column, CategoricalReference)
+    assert column.counts.as_dict() == {"a": 4, "b": 3}
+    assert column.other == 2
