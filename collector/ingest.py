@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
@@ -26,6 +26,7 @@ from monitor.schema import EventBatch, LabelRecord, WriteSummary
 from monitor.store import Store
 
 log = logging.getLogger("modeltap.ingest")
+T = TypeVar("T")
 
 MAX_BODY = 16 * 2**20
 
@@ -59,6 +60,11 @@ class IngestMetrics:
             "Labels that replaced an earlier value.",
             registry=registry,
         )
+        self.logged_calls = Counter(
+            "modeltap_serve_logged_calls",
+            "Calls received from other servers' CloudEvents loggers.",
+            registry=registry,
+        )
         self.rejected = Counter(
             "modeltap_serve_rejected_requests",
             "Ingest requests refused (bad body, auth, schema).",
@@ -74,8 +80,12 @@ class StoreRunner:
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="modeltap-store")
 
     async def write(self, batch: EventBatch) -> WriteSummary:
+        return await self.call(self.store.write, batch)
+
+    async def call(self, function: Callable[..., T], *arguments: Any) -> T:
+        """Run one store method on the store's threads."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.store.write, batch)
+        return await loop.run_in_executor(self._executor, function, *arguments)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -318,6 +318,8 @@ class ServeConfig(_Section):
     listen: Address = "0.0.0.0:8001"
     labels_token: SecretStr | None = None
     labels_token_file: Path | None = None
+    # A logged request whose response has not arrived by then is stored without rows.
+    pair_timeout: Duration = timedelta(minutes=5)
 
 
 class CollectConfig(_Section):

@@ -22,6 +22,8 @@ from monitor.schema import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from monitor.store.pairing import LoggedHalf, LoggedPair
+
 REQUEST_COLUMNS = (
     "event_id",
     "ts",
@@ -177,6 +179,18 @@ class Store(Protocol):
 
     def run_health(self, model: str | None = None) -> list[RunHealth]:
         """Per (model, detector): last run, runs, failures and failures in a row."""
+        ...
+
+    def pair_half(self, half: LoggedHalf) -> LoggedPair | None:
+        """Keep half of a call logged elsewhere; return the pair once both halves are in."""
+        ...
+
+    def forget_pair(self, pair_id: str) -> None:
+        """Drop a kept pair once its call is stored."""
+        ...
+
+    def stale_pending(self, before: datetime, limit: int = 1000) -> list[LoggedPair]:
+        """Halves still waiting for a partner since before ``before`` (not removed)."""
         ...
 
     def ping(self) -> None:

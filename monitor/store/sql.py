@@ -40,6 +40,7 @@ from monitor.store.base import REQUEST_COLUMNS
 from monitor.store.detector_store import DetectorStore
 from monitor.store.engine import WRITE, make_engine, translate_errors
 from monitor.store.migrate import require_current, upgrade
+from monitor.store.pairing import PairingStore
 from monitor.store.postgres import Partitions, copy_insert_ignore
 from monitor.store.sqlite import sqlite_insert_ignore
 from monitor.store.tables import (
@@ -92,7 +93,7 @@ def _prediction_row(record: PredictionRecord) -> tuple[Any, ...]:
     )
 
 
-class SqlStore(DetectorStore):
+class SqlStore(DetectorStore, PairingStore):
     """Store on SQLAlchemy; PostgreSQL gets COPY and daily partitions, SQLite WAL.
 
     >>> store = SqlStore.open("sqlite:///:memory:", migrate=True)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -204,4 +205,23 @@ detector_windows = Table(
     Column("owner", String(255), nullable=False),
     PrimaryKeyConstraint("model", "detector", "window_start", "window_end"),
     Index(None, "window_end"),
+)
+
+# Halves of calls logged by other servers (KServe's and MLServer's CloudEvents loggers send
+# the request and the response separately): kept here until the other half arrives, so
+# any `monitor serve` replica can receive either.
+pending_exchanges = Table(
+    "pending_exchanges",
+    metadata,
+    Column("pair_id", String(255), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("request_body", LargeBinary),
+    Column("request_time", UTCDateTime()),
+    Column("response_body", LargeBinary),
+    Column("response_time", UTCDateTime()),
+    Column("received_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("pair_id"),
+    Index(None, "received_at"),
 )
