@@ -130,7 +130,7 @@ def end_to_end(bootstrap: str, admin_url: str, count: int) -> float:
     worker = threading.Thread(target=collector.run, args=(stop,))
     started = time.perf_counter()
     worker.start()
-    with psycopg.connect(url.replace("+psycopg", "")) as connection:
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as connection:
         while connection.execute("SELECT count(*) FROM requests").fetchone()[0] < count:  # type: ignore[index]
             time.sleep(0.1)
     elapsed = time.perf_counter() - started

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, text
+from sqlalchemy.exc import DBAPIError
 
 from monitor.store.tables import PARTITIONED
+
+log = logging.getLogger("modeltap.store")
 
 # Arbitrary constant that serialises partition creation across every writer of the database.
 _PARTITION_LOCK = 0x6D74_7061  # "mtpa"
@@ -75,29 +79,52 @@ class Partitions:
         self._known: set[tuple[str, date]] = set()
 
     def ensure(self, moments: Iterable[datetime]) -> None:
-        """Make sure a partition exists for every day touched (and the day after each).
+        """Make sure a partition exists for every day touched, and try for the day after.
 
         Runs in its own short transaction before the data is written: creating a partition
-        locks the parent table, which must not be held for the length of a batch. The day
-        after is created early so midnight never waits on it.
+        takes an exclusive lock on the parent table, which must not be held for the length
+        of a batch, and which has to wait for every open reader of the table. So the days
+        the rows need wait up to 10 s for it, while the day after (created early so midnight
+        never waits) is only attempted briefly and retried on a later batch.
         """
-        days = {moment.astimezone(UTC).date() for moment in moments}
-        days |= {day + timedelta(days=1) for day in days}
+        needed = {moment.astimezone(UTC).date() for moment in moments}
+        ahead = {day + timedelta(days=1) for day in needed} - needed
+        self._create(needed, lock_timeout="10s", required=True)
+        self._create(ahead, lock_timeout="200ms", required=False)
+
+    def _create(self, days: set[date], *, lock_timeout: str, required: bool) -> None:
         missing = sorted(
             (table, day) for table in PARTITIONED for day in days if (table, day) not in self._known
         )
         if not missing:
             return
-        with self._engine.begin() as connection:
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PARTITION_LOCK})
-            for table, day in missing:
-                start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-                end = start + timedelta(days=1)
-                connection.exec_driver_sql(
-                    f'CREATE TABLE IF NOT EXISTS "{partition_name(table, day)}" '
-                    f"PARTITION OF \"{table}\" FOR VALUES FROM ('{start.isoformat()}') "
-                    f"TO ('{end.isoformat()}')"
+        try:
+            with self._engine.begin() as connection:
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{lock_timeout}'")
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PARTITION_LOCK}
                 )
+                for table, day in missing:
+                    name = partition_name(table, day)
+                    # Asking first keeps existing partitions from touching the parent's lock.
+                    if (
+                        connection.execute(
+                            text("SELECT to_regclass(:name)"), {"name": name}
+                        ).scalar()
+                        is not None
+                    ):
+                        continue
+                    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+                    end = start + timedelta(days=1)
+                    connection.exec_driver_sql(
+                        f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF "{table}" '
+                        f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+                    )
+        except DBAPIError:
+            if required:
+                raise
+            log.info("creating tomorrow's partitions waited too long on readers; will retry")
+            return
         self._known.update(missing)
 
     def forget(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -259,3 +260,34 @@ def test_times_read_back_are_utc_aware(store: SqlStore) -> None:
     store.write(EventBatch([request(0, ts=berlin)]))
     frame = store.read_requests("churn", T0, T0 + timedelta(seconds=1), columns=("ts",))
     assert frame["ts"].iloc[0] == datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def test_an_open_reader_does_not_stall_writes_on_postgres(postgres_database: str) -> None:
+    # Creating a partition needs an exclusive lock on the parent, which waits for every
+    # open reader; writes to days that already exist must not wait with it.
+    import psycopg
+
+    store = SqlStore.open(postgres_database, migrate=True)
+    tomorrow = T0 + timedelta(days=1)
+    store.write(EventBatch([request(0)]))  # today's partition exists from here on
+    with store.engine.connect() as connection:
+        connection.exec_driver_sql(f"DROP TABLE requests_p{tomorrow:%Y%m%d}")
+        connection.commit()
+    store._partitions.forget()  # type: ignore[union-attr]  # as if another process dropped it
+    reader = psycopg.connect(postgres_database.replace("+psycopg", ""))
+    reader.execute("SELECT count(*) FROM requests").fetchone()  # a transaction left open
+    started = time.monotonic()
+    summary = store.write(EventBatch([request(1)]))
+    elapsed = time.monotonic() - started
+    reader.close()
+    assert summary.requests_written == 1
+    assert elapsed < 5  # it did not wait out the reader for tomorrow's partition
+    store.write(EventBatch([request(2)]))  # with the reader gone, tomorrow is created
+    with store.engine.connect() as connection:
+        assert (
+            connection.exec_driver_sql(
+                f"SELECT to_regclass('requests_p{tomorrow:%Y%m%d}')"
+            ).scalar()
+            is not None
+        )
+    store.close()
