@@ -7,6 +7,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
+# orjson writes NaN and infinities as null (what we want), and is ~10x faster than the
+# json module, which matters: every captured row's features pass through here.
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
 
 def dumps(value: Any) -> str:
     """Compact JSON that PostgreSQL and SQLite accept: NaN and infinities become null.
@@ -18,9 +24,10 @@ def dumps(value: Any) -> str:
     '{"x":null,"y":[1.5]}'
     """
     try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"))
-    except ValueError:
-        return json.dumps(_finite(value), separators=(",", ":"))
+        return orjson.dumps(value, option=_OPTIONS).decode()
+    except TypeError:
+        # Types orjson refuses (say, integers beyond 64 bits): the slow, general path.
+        return json.dumps(_finite(value), separators=(",", ":"), default=str)
 
 
 def _finite(value: Any) -> Any:
