@@ -29,6 +29,7 @@ from collector.sinks import Sink, open_sink
 from collector.spool import Spool
 from collector.upstream import UpstreamPool
 from monitor.config import MonitorConfig
+from monitor.logs import setup_logging
 
 log = logging.getLogger("modeltap.sidecar")
 
@@ -214,11 +215,7 @@ async def _stop_tasks(
 
 def main(config: MonitorConfig) -> int:
     """Run the sidecar on uvloop when available; logs go to stderr."""
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging()
     # The capture thread (sink writes) must hand the GIL back to the event loop quickly, or
     # proxied requests wait on it: 5 ms by default, 0.5 ms here.
     sys.setswitchinterval(0.0005)

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from aiohttp import web
 from collector.capture import Exchange
 from collector.sidecar import Stopper, admin_app, assemble, split_address
 from monitor.config import ModelConfig, MonitorConfig
+from monitor.logs import setup_logging
 
 log = logging.getLogger("modeltap.tail")
 
@@ -269,9 +269,5 @@ async def run_tail(
 
 def main(config: MonitorConfig) -> int:
     """Run tail mode; logs go to stderr."""
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging()
     return asyncio.run(run_tail(config))

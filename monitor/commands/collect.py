@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 import time
 from types import FrameType
@@ -13,6 +12,7 @@ import click
 
 from monitor.commands import Settings, pass_settings
 from monitor.errors import TransportUnavailableError
+from monitor.logs import setup_logging
 
 
 @click.command()
@@ -40,11 +40,7 @@ def collect(settings: Settings, /, metrics_listen: str | None) -> None:
 
     overrides = {"collect": {"metrics_listen": metrics_listen}} if metrics_listen else None
     config = settings.config(overrides)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging()
     store = SqlStore.open(
         config.storage.url, pool_size=2, migrate=config.storage.url.startswith("sqlite")
     )

@@ -13,6 +13,7 @@ from rich.console import Console
 from detectors.families import DETECTORS
 from monitor.commands import Settings, open_store, pass_settings
 from monitor.errors import ConfigError, InputError
+from monitor.logs import setup_logging
 
 
 @click.command()
@@ -89,9 +90,7 @@ def detect(
             if any(outcome.status == "error" for outcome in outcomes):
                 sys.exit(1)
             return
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        setup_logging()
         # APScheduler announces every job it runs; our own line per run says more.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         stopper = Stopper(force_exit)

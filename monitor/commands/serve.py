@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import AsyncIterator
 
 import click
 
 from monitor.commands import Settings, pass_settings
+from monitor.logs import setup_logging
 
 
 @click.command()
@@ -47,11 +47,7 @@ def serve(settings: Settings, /, listen: str | None) -> None:
     from monitor.store import SqlStore  # noqa: PLC0415
 
     config = settings.config({"serve": {"listen": listen}} if listen else None)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging()
     token = bearer_token(config)
     store = SqlStore.open(config.storage.url, migrate=config.storage.url.startswith("sqlite"))
     runner = StoreRunner(store)
