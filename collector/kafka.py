@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from cloudevents.core.bindings import kafka as binding
-from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -155,26 +155,39 @@ def from_message(
     """The CloudEvent type and payload of a message; EventFormatError says what is wrong.
 
     Inference events come back as ``CapturedEvent``; labels as their JSON object.
+
+    This reads the binary-mode attributes straight from the headers rather than through
+    the SDK's ``from_binary``: measured on the collector, the SDK spent ~45 us per event
+    (it parses ``ce_time`` with dateutil and the JSON twice), a third of everything the
+    collector does per event. The contract checked is the same: spec 1.0, id, source,
+    type, JSON content.
     """
     if value is None:
         raise EventFormatError("message has no value (a tombstone?)")
-    try:
-        message = binding.KafkaMessage(
-            headers={name: header or b"" for name, header in headers}, key=key, value=value
-        )
-        cloud_event = binding.from_binary(message, _FORMAT)
-    except (BaseCloudEventException, ValueError, TypeError, UnicodeDecodeError) as error:
-        raise EventFormatError(f"not a CloudEvent in binary mode: {error}") from None
-    kind = cloud_event.get_type()
-    data = cloud_event.get_data()
+    attributes = {
+        name.lower(): header
+        for name, header in headers
+        if header is not None and (name[:3].lower() == "ce_" or name.lower() == "content-type")
+    }
+    if attributes.get("ce_specversion") != b"1.0":
+        raise EventFormatError("not a CloudEvent in binary mode: no ce_specversion 1.0 header")
+    missing = [name for name in ("ce_id", "ce_source", "ce_type") if not attributes.get(name)]
+    if missing:
+        raise EventFormatError(f"not a CloudEvent: missing {', '.join(missing)} header(s)")
+    kind = attributes["ce_type"].decode("utf-8", errors="replace")
     if kind not in (INFERENCE_TYPE, LABEL_TYPE):
         raise EventFormatError(
             f"unknown event type {kind!r}; expected {INFERENCE_TYPE} or {LABEL_TYPE}"
         )
+    content_type = attributes.get("content-type", b"application/json")
+    if not content_type.startswith(b"application/json"):
+        raise EventFormatError(f"{kind} data must be application/json, got {content_type!r}")
+    if kind == INFERENCE_TYPE:
+        return kind, decode_event(value)
+    try:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        raise EventFormatError(f"label event data is not JSON: {error}") from None
     if not isinstance(data, dict):
-        # The SDK hands back undecodable JSON as text rather than failing.
-        what = "inference" if kind == INFERENCE_TYPE else "label"
-        raise EventFormatError(
-            f"{what} event data must be a JSON object, got {type(data).__name__}"
-        )
-    return kind, decode_event(data) if kind == INFERENCE_TYPE else data
+        raise EventFormatError(f"label event data must be a JSON object, got {type(data).__name__}")
+    return kind, data

@@ -116,6 +116,8 @@ def decode_event(data: bytes | str | dict[str, Any]) -> CapturedEvent:
             parsed = _Event.model_validate_json(data)
     except ValidationError as exc:
         first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise EventFormatError(f"invalid event: not JSON ({first['msg']})") from None
         where = ".".join(str(part) for part in first["loc"]) or "(event)"
         raise EventFormatError(f"invalid event: {where}: {first['msg']}") from None
     if parsed.ts.tzinfo is None:
