@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +30,7 @@ from monitor.config import MonitorConfig
 from monitor.errors import InputError, StorageError
 from monitor.events import CapturedEvent
 from monitor.labels import parse_labels
-from monitor.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
+from monitor.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord, WriteSummary
 from monitor.store import Store
 
 log = logging.getLogger("modeltap.collect")
@@ -67,7 +68,7 @@ class CollectorMetrics:
         )
         self.batch_seconds = Histogram(
             "modeltap_collector_batch_duration_seconds",
-            "Time to store one batch and commit its offsets.",
+            "Time from a batch's first message to its offsets being committed.",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=registry,
         )
@@ -123,44 +124,55 @@ class Collector:
         )
         self._producer = KafkaProducer(**settings, acks="all", retries=5, linger_ms=5)
         self._batch = _Batch()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modeltap-store")
+        self._writing: tuple[_Batch, Future[WriteSummary | None]] | None = None
         self._lag_checked = 0.0
         self._stop = threading.Event()
         self._consumer.subscribe(self._topics, listener=_Revoked(self._flush_now))
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until ``stop`` is set; the batch in hand is stored and committed first."""
+        """Consume until ``stop`` is set; the batch in hand is stored and committed first.
+
+        Reading and writing overlap: while one batch is written (on the store's thread),
+        the next is fetched and decoded here. At most one batch is in flight, so offsets
+        are still committed in order, and always from this thread, after the write.
+        """
         self._stop = stop
         settings = self._config.collect
         wait = settings.batch_wait.total_seconds()
-        while not stop.is_set():
-            remaining = (
-                wait
-                if not self._batch.count
-                else max(0.0, self._batch.started + wait - time.monotonic())
-            )
-            try:
-                records = self._consumer.poll(
-                    timeout_ms=int(remaining * 1000),
-                    max_records=max(1, settings.batch_size - self._batch.count),
+        try:
+            while not stop.is_set():
+                remaining = (
+                    wait
+                    if not self._batch.count
+                    else max(0.0, self._batch.started + wait - time.monotonic())
                 )
-            except KafkaError as error:  # the client reconnects on its own; wait for it
-                log.warning("polling Kafka failed (%s); retrying", error)
-                stop.wait(1.0)
-                continue
-            for messages in records.values():
-                for message in messages:
-                    self._add(message)
-            due = self._batch.count and (
-                self._batch.count >= settings.batch_size
-                or time.monotonic() - self._batch.started >= wait
-            )
-            if due:
-                self._flush_now()
-            self._update_lag()
-        self._flush_now()
-        # Leaving the group hands our partitions to the others at once.
-        self._consumer.close()
-        self._producer.close(timeout=10)
+                try:
+                    records = self._consumer.poll(
+                        timeout_ms=int(remaining * 1000),
+                        max_records=max(1, settings.batch_size - self._batch.count),
+                    )
+                except KafkaError as error:  # the client reconnects on its own
+                    log.warning("polling Kafka failed (%s); retrying", error)
+                    stop.wait(1.0)
+                    continue
+                for messages in records.values():
+                    for message in messages:
+                        self._add(message)
+                self._settle(block=False)
+                due = self._batch.count and (
+                    self._batch.count >= settings.batch_size
+                    or time.monotonic() - self._batch.started >= wait
+                )
+                if due:
+                    self._hand_over()
+                self._update_lag()
+            self._flush_now()
+        finally:
+            self._writer.shutdown(wait=True)
+            # Leaving the group hands our partitions to the others at once.
+            self._consumer.close()
+            self._producer.close(timeout=10)
 
     def _add(self, message: Any) -> None:
         batch = self._batch
@@ -184,35 +196,29 @@ class Collector:
         except InputError as error:
             batch.poison.append((message, str(error)))
 
+    def _hand_over(self) -> None:
+        """Start writing the batch in hand (after the one in flight is committed)."""
+        self._settle(block=True)
+        batch, self._batch = self._batch, _Batch()
+        if batch.count:
+            self._writing = (batch, self._writer.submit(self._store_batch, batch))
+
     def _flush_now(self) -> None:
-        """Store the batch, dead-letter its poison, commit its offsets — or rewind and retry."""
-        batch = self._batch
-        if not batch.count:
+        """Write and commit everything read so far, before returning."""
+        self._hand_over()
+        self._settle(block=True)
+
+    def _settle(self, *, block: bool) -> None:
+        """Commit the offsets of the batch in flight once its write is done."""
+        if self._writing is None:
             return
-        started = time.perf_counter()
-        delay = 0.2
-        while True:
-            try:
-                summary = self._store.write(
-                    EventBatch(batch.requests, batch.predictions, batch.labels)
-                )
-                self._dead_letter(batch.poison)
-                break
-            except (StorageError, KafkaError) as error:
-                self._metrics.store_errors.inc()
-                log.warning(
-                    "storing a batch of %d failed (%s); retrying in %.1fs",
-                    batch.count,
-                    error,
-                    delay,
-                )
-                if self._stop.wait(delay):
-                    # Stopping with the batch unstored: leave its offsets uncommitted so
-                    # whoever reads these partitions next stores it.
-                    log.info("stopping; %d uncommitted message(s) will be read again", batch.count)
-                    self._batch = _Batch()
-                    return
-                delay = min(delay * 2, self._config.collect.retry_max.total_seconds())
+        batch, future = self._writing
+        if not block and not future.done():
+            return
+        self._writing = None
+        summary = future.result()
+        if summary is None:
+            return  # stopped before the database took it: it is read again next time
         self._commit(
             {
                 partition: OffsetAndMetadata(offset + 1, "", -1)
@@ -223,8 +229,33 @@ class Collector:
             summary.requests_written + summary.labels_written + summary.labels_updated
         )
         self._metrics.duplicates.inc(summary.requests_duplicate)
-        self._metrics.batch_seconds.observe(time.perf_counter() - started)
-        self._batch = _Batch()
+        self._metrics.batch_seconds.observe(time.monotonic() - batch.started)
+
+    def _store_batch(self, batch: _Batch) -> WriteSummary | None:
+        """Store the batch and dead-letter its poison, retrying while either fails.
+
+        Runs on the writer thread. None means: stopped before it was stored.
+        """
+        delay = 0.2
+        while True:
+            try:
+                summary = self._store.write(
+                    EventBatch(batch.requests, batch.predictions, batch.labels)
+                )
+                self._dead_letter(batch.poison)
+                return summary
+            except (StorageError, KafkaError) as error:
+                self._metrics.store_errors.inc()
+                log.warning(
+                    "storing a batch of %d failed (%s); retrying in %.1fs",
+                    batch.count,
+                    error,
+                    delay,
+                )
+                if self._stop.wait(delay):
+                    log.info("stopping; %d uncommitted message(s) will be read again", batch.count)
+                    return None
+                delay = min(delay * 2, self._config.collect.retry_max.total_seconds())
 
     def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         """Commit after the database has the batch, retrying while the broker is away."""
