@@ -7,6 +7,9 @@
 3. The sidecar's enqueue cost per captured request: recording metrics and offering the
    exchange to the capture queue, timed call by call (p50/p99).
 
+It also reads the same events without a database through kafka-python and, when installed,
+confluent-kafka (librdkafka), to show what the client library costs.
+
 Goals (issue #4): >= 30k events/s end to end; fast path >= 5x executemany; enqueue
 p99 <= 50 us. Needs the services (`scripts/services.sh start`; MONITOR_TEST_POSTGRES_URL
 and MONITOR_TEST_KAFKA from .state/services.env). Prints figures and ratios; asserts nothing.
@@ -18,9 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -28,15 +34,15 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from kafka import KafkaProducer
+import yaml
+from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client import CollectorRegistry
 from psycopg.types.json import Jsonb
 from sqlalchemy import make_url
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from collector.capture import Capturer, Exchange
-from collector.collect import Collector, CollectorMetrics
-from collector.kafka import client_settings, ensure_topics, to_message
+from collector.kafka import client_settings, ensure_topics, from_message, to_message
 from collector.metrics import SidecarMetrics
 from collector.pipeline import Pipeline, PipelineSettings
 from collector.spool import Spool
@@ -93,54 +99,151 @@ def drop_database(admin_url: str, url: str) -> None:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def end_to_end(bootstrap: str, admin_url: str, count: int) -> float:
+def end_to_end(bootstrap: str, admin_url: str, count: int, processes: int) -> float:
+    """Events/s from a full topic into a fresh database by ``processes`` `monitor collect`s."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     url = fresh_database(admin_url)
-    config = load_config(
-        None,
-        {},
-        {
-            "storage": {"url": url},
-            "kafka": {
-                "bootstrap_servers": [bootstrap],
-                "partitions": 6,
-                "consumer_group": f"{prefix}-collector",
-                "topics": {
-                    "events": f"{prefix}.events",
-                    "labels": f"{prefix}.labels",
-                    "dead_letter": f"{prefix}.dead",
-                },
+    collect = {"batch_size": 5000, "batch_wait": "200ms"}
+    config: dict[str, Any] = {
+        "storage": {"url": url},
+        "kafka": {
+            "bootstrap_servers": [bootstrap],
+            "partitions": 6,
+            "consumer_group": f"{prefix}-collector",
+            "topics": {
+                "events": f"{prefix}.events",
+                "labels": f"{prefix}.labels",
+                "dead_letter": f"{prefix}.dead",
             },
-            "collect": {"batch_size": 5000, "batch_wait": "200ms"},
         },
-    )
-    settings = client_settings(config.kafka)
-    ensure_topics(settings, config.kafka, [config.kafka.topics.events])
+        "collect": collect,
+    }
+    kafka = load_config(None, {}, config).kafka
+    settings = client_settings(kafka)
+    ensure_topics(settings, kafka, [kafka.topics.events, kafka.topics.labels])
     producer = KafkaProducer(
         **settings, acks="all", compression_type="lz4", linger_ms=20, batch_size=512 * 1024
     )
     for n in range(count):
         key, value, headers = to_message(event(n), "/bench")
-        producer.send(config.kafka.topics.events, key=key, value=value, headers=headers)
+        producer.send(kafka.topics.events, key=key, value=value, headers=headers)
+    producer.flush()
+    producer.close()
+    SqlStore.open(url, migrate=True).close()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        workers = []
+        started = time.perf_counter()
+        for index in range(processes):
+            path = Path(scratch) / f"collect-{index}.yaml"
+            path.write_text(
+                yaml.safe_dump(
+                    config | {"collect": collect | {"metrics_listen": f"127.0.0.1:{free_port()}"}}
+                )
+            )
+            workers.append(
+                subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "monitor"),
+                        "--config",
+                        str(path),
+                        "collect",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        # Timed from the first stored event to the last: process start-up and the group's
+        # first rebalance are not throughput.
+        with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as connection:
+            stored, first = 0, 0
+            while stored < count:
+                row = connection.execute("SELECT count(*) FROM requests").fetchone()
+                stored = int(row[0]) if row else 0
+                if stored and not first:
+                    first, started = stored, time.perf_counter()
+                time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait(60)
+    drop_database(admin_url, url)
+    return (count - first) / elapsed
+
+
+def consume_only(bootstrap: str, count: int) -> tuple[float, float | None]:
+    """Messages/s read and decoded (no database) by kafka-python, and by confluent-kafka."""
+    topic = f"read{uuid.uuid4().hex[:8]}"
+    kafka = load_config(
+        None, {}, {"kafka": {"bootstrap_servers": [bootstrap], "partitions": 6}}
+    ).kafka
+    ensure_topics(client_settings(kafka), kafka, [topic])
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        compression_type="lz4",
+        linger_ms=20,
+        batch_size=512 * 1024,
+    )
+    for n in range(count):
+        key, value, headers = to_message(event(n), "/bench")
+        producer.send(topic, key=key, value=value, headers=headers)
     producer.flush()
     producer.close()
 
-    store = SqlStore.open(url, migrate=True)
-    metrics = CollectorMetrics(CollectorRegistry())
-    collector = Collector(config, store, metrics)
-    stop = threading.Event()
-    worker = threading.Thread(target=collector.run, args=(stop,))
-    started = time.perf_counter()
-    worker.start()
-    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as connection:
-        while connection.execute("SELECT count(*) FROM requests").fetchone()[0] < count:  # type: ignore[index]
-            time.sleep(0.1)
-    elapsed = time.perf_counter() - started
-    stop.set()
-    worker.join()
-    store.close()
-    drop_database(admin_url, url)
-    return count / elapsed
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"{topic}-a",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=5000,
+    )
+    read, started = 0, 0.0
+    while read < count:
+        for messages in consumer.poll(timeout_ms=1000).values():
+            started = started or time.perf_counter()
+            for message in messages:
+                from_message(message.key, message.value, message.headers)
+                read += 1
+    ours = count / (time.perf_counter() - started)
+    consumer.close()
+    try:
+        from confluent_kafka import Consumer
+    except ImportError:
+        return ours, None
+    other = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{topic}-b",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    other.subscribe([topic])
+    read, started = 0, 0.0
+    while read < count:
+        for message in other.consume(num_messages=5000, timeout=1.0):
+            if message.error():
+                continue
+            started = started or time.perf_counter()
+            raw: Any = message.headers() or []
+            pairs: list[tuple[str, bytes | None]] = [
+                (str(name), value if isinstance(value, bytes) else None) for name, value in raw
+            ]
+            from_message(message.key(), message.value(), pairs)
+            read += 1
+    theirs = count / (time.perf_counter() - started)
+    other.close()
+    return ours, theirs
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def write_paths(admin_url: str, count: int) -> dict[str, float]:
@@ -334,14 +437,26 @@ def main() -> None:
             "start the services and source .state/services.env first (scripts/services.sh start)"
         )
 
-    rate = end_to_end(bootstrap, admin_url, count)
+    one = end_to_end(bootstrap, admin_url, count, processes=1)
+    two = end_to_end(bootstrap, admin_url, count, processes=2)
+    ours, theirs = consume_only(bootstrap, count)
     paths = write_paths(admin_url, min(count, 50_000))
     offer_p50, offer_p99, path_p50, path_p99 = enqueue_cost(20_000 if arguments.quick else 200_000)
     written = min(count, 50_000)
     print(f"collector throughput ({count} events; 1 request + 1 prediction row each)")
+    best = max(one, two)
     print(
-        f"  Kafka -> PostgreSQL end to end: {rate:,.0f} events/s (goal >= 30,000)  "
-        f"{'meets goal' if rate >= 30_000 else 'MISSES goal'}"
+        f"  Kafka -> PostgreSQL end to end: {one:,.0f} events/s with one `monitor collect`, "
+        f"{two:,.0f} with two in the group (goal >= 30,000)  "
+        f"{'meets goal' if best >= 30_000 else 'MISSES goal'}"
+    )
+    print(
+        f"  reading and decoding only: kafka-python {ours:,.0f} msg/s"
+        + (
+            f", confluent-kafka {theirs:,.0f} msg/s ({theirs / ours:.1f}x)"
+            if theirs
+            else " (pip install confluent-kafka to compare)"
+        )
     )
     fast, plain, batched = paths["fast"], paths["executemany"], paths["sqlalchemy"]
     print(

@@ -122,7 +122,6 @@ def to_message(event: CapturedEvent, source: str) -> tuple[bytes, bytes, list[tu
             "id": request.event_id,
             "time": request.ts,
             "datacontenttype": "application/json",
-            "subject": request.model,
         },
         data=dumps(encode_event(event)).encode(),
     )
