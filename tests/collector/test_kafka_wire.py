@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from collector.kafka import INFERENCE_TYPE, LABEL_TYPE, from_message, label_message, to_message
+from collector.kafka import (
+    INFERENCE_TYPE,
+    LABEL_TYPE,
+    client_settings,
+    from_message,
+    label_message,
+    parse_sink_url,
+    to_message,
+)
+from monitor.config import KafkaConfig
+from monitor.errors import ConfigError
 from monitor.events import CapturedEvent, EventFormatError
 from monitor.schema import PredictionRecord, RequestRecord
 
@@ -99,3 +110,38 @@ def test_tombstones_and_bad_labels() -> None:
         from_message(key, b"[1,", headers)
     with pytest.raises(EventFormatError, match="must be a JSON object, got list"):
         from_message(key, b"[1]", headers)
+
+
+def test_client_settings_carry_tls_and_sasl_from_values_or_files(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from-a-file\n")
+    config = KafkaConfig.model_validate(
+        {
+            "bootstrap_servers": "k1:9093,k2:9093",
+            "security": {
+                "protocol": "SASL_SSL",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "sasl_username": "modeltap",
+                "sasl_password_file": str(secret),
+                "ssl_cafile": "/etc/ca.pem",
+            },
+        }
+    )
+    settings = client_settings(config)
+    assert settings["bootstrap_servers"] == ["k1:9093", "k2:9093"]
+    assert (settings["security_protocol"], settings["sasl_mechanism"]) == (
+        "SASL_SSL",
+        "SCRAM-SHA-512",
+    )
+    assert settings["sasl_plain_password"] == "from-a-file"
+    assert settings["ssl_cafile"] == "/etc/ca.pem"
+    assert "from-a-file" not in repr(config)  # the config never shows the secret itself
+    plain = client_settings(KafkaConfig())
+    assert "sasl_plain_password" not in plain
+    assert plain["security_protocol"] == "PLAINTEXT"
+
+
+def test_sink_urls() -> None:
+    assert parse_sink_url("kafka://a:1,b:2/events") == (["a:1", "b:2"], "events")
+    with pytest.raises(ConfigError, match="expected kafka://host:port/topic"):
+        parse_sink_url("kafka://a:1")

@@ -1,0 +1,50 @@
+"""`monitor db purge`: retention by hand, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.schema import EventBatch
+from monitor.store import SqlStore
+from tests.monitor.store.factories import request
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'db.db'}"
+    made: str = request.getfixturevalue("postgres_database")
+    return made
+
+
+def test_purge_removes_what_is_older_than_asked(url: str) -> None:
+    now = datetime.now(UTC)
+    store = SqlStore.open(url, migrate=True)
+    store.write(
+        EventBatch(
+            [
+                request(1, ts=now - timedelta(days=40)),
+                request(2, ts=now - timedelta(days=2)),
+                request(3, ts=now - timedelta(minutes=5)),
+            ]
+        )
+    )
+    store.close()
+    result = CliRunner().invoke(cli, ["db", "purge", "--older-than", "1d", "--url", url])
+    assert result.exit_code == 0, result.output
+    assert "2 requests" in result.output
+    store = SqlStore.open(url)
+    left = store.read_requests("churn", now - timedelta(days=60), now + timedelta(days=1))
+    store.close()
+    assert left["request_id"].tolist() == ["req-3"]
+
+
+def test_a_bad_age_is_a_usage_error(url: str) -> None:
+    result = CliRunner().invoke(cli, ["db", "purge", "--older-than", "soon", "--url", url])
+    assert result.exit_code == 2
+    assert "--older-than: expected a duration" in result.output
