@@ -158,7 +158,7 @@ def test_poison_goes_to_the_dead_letter_topic_and_never_stalls(
     ]
     publish(kafka_bootstrap, f"{prefix}.events", [*good[:10], *poison, *good[10:]])
     collector = collector_for(tmp_path, kafka_bootstrap, prefix, database).start()
-    wait_for(lambda: len(stored(database)) == 20, 30, "the good events")
+    wait_for(lambda: len(stored(database)) == 20, 30, "the good events", collector.log)
     wait_for(
         lambda: collector.metric("modeltap_collector_dead_lettered_messages_total") == 4,
         10,
@@ -201,7 +201,9 @@ def test_labels_arrive_through_their_topic(
     labels.append(label_message({"label": 1}, "/test", T0, "lab-bad"))  # names no prediction
     publish(kafka_bootstrap, f"{prefix}.labels", labels)
     collector = collector_for(tmp_path, kafka_bootstrap, prefix, database).start()
-    wait_for(lambda: len(stored(database, "labels", "label_key")) == 10, 30, "labels")
+    wait_for(
+        lambda: len(stored(database, "labels", "label_key")) == 10, 30, "labels", collector.log
+    )
     wait_for(
         lambda: collector.metric("modeltap_collector_dead_lettered_messages_total") == 1,
         10,

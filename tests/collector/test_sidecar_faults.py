@@ -107,10 +107,13 @@ def stored_ids(cluster: PrivatePostgres) -> Counter[str]:
     return Counter(row[0] for row in rows)
 
 
-def wait_for(condition: Any, seconds: float, what: str) -> None:
+def wait_for(condition: Any, seconds: float, what: str, log: Path | None = None) -> None:
+    """Poll until ``condition()``; on timeout, fail with the tail of ``log`` to explain."""
     deadline = time.monotonic() + seconds
     while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if time.monotonic() >= deadline:
+            tail = "\n".join(log.read_text().splitlines()[-40:]) if log and log.exists() else ""
+            raise AssertionError(f"timed out waiting for {what}\n{tail}")
         time.sleep(0.1)
 
 
