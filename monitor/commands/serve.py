@@ -1,10 +1,11 @@
-"""``monitor serve``: the labels API (and, as they land, detectors and the exporter)."""
+"""``monitor serve``: the labels API and the exporter's /metrics (detectors as they land)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import sys
+from datetime import UTC, datetime
 
 import click
 
@@ -16,6 +17,9 @@ from monitor.commands import Settings, pass_settings
 @pass_settings
 def serve(settings: Settings, /, listen: str | None) -> None:
     """Serve the labels API (POST /v1/labels) with /metrics, /healthz and /readyz.
+
+    /metrics carries the newest detector results and the detectors' run health, read from
+    the store at scrape time (the same answer from every replica).
 
     Labels are validated whole and stored in one transaction; set serve.labels_token (or
     labels_token_file) to require 'Authorization: Bearer <token>'.
@@ -37,6 +41,7 @@ def serve(settings: Settings, /, listen: str | None) -> None:
         problem,
     )
     from collector.sidecar import split_address  # noqa: PLC0415
+    from exporters.endpoint import register_exporter  # noqa: PLC0415
     from monitor.errors import StorageError  # noqa: PLC0415
     from monitor.store import SqlStore  # noqa: PLC0415
 
@@ -51,11 +56,12 @@ def serve(settings: Settings, /, listen: str | None) -> None:
     runner = StoreRunner(store)
     registry = CollectorRegistry()
     labels = LabelsHandler(runner, IngestMetrics(registry), token=token)
+    register_exporter(registry, store, config, lambda: datetime.now(UTC))
 
     async def metrics(_request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+        # A scrape reads the store: off the event loop, like every other store call here.
+        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -179,6 +179,16 @@ class Store(Protocol):
         """Per (model, detector): last run, runs, failures and failures in a row."""
         ...
 
+    # -- what the exporter reads at scrape time ---------------------------------------------
+
+    def latest_values(self, since: datetime) -> list[DetectorResult]:
+        """Per (model, version, detector, feature), the newest unsegmented value since ``since``."""
+        ...
+
+    def runs_since(self, since: datetime) -> list[DetectorRun]:
+        """Run records started after ``since``, oldest first."""
+        ...
+
     def ping(self) -> None:
         """Raise StorageUnavailableError unless the database answers."""
         ...
