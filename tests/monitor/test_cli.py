@@ -35,6 +35,7 @@ def test_help_lists_only_working_commands(runner: CliRunner) -> None:
         "detect",
         "labels",
         "reference",
+        "rules",
         "serve",
         "sidecar",
     ]
