@@ -30,6 +30,7 @@ def test_help_lists_only_working_commands(runner: CliRunner) -> None:
         "check",
         "collect",
         "config",
+        "dashboards",
         "db",
         "demo",
         "detect",
