@@ -20,7 +20,7 @@ from exporters.health import JobHealth, job_health
 from exporters.metrics import RESULT_FAMILIES, WINDOW_END, Family, samples
 from exporters.source import Clock, ExportPlan, ResultSource
 from monitor.errors import StorageError
-from monitor.schema import DetectorResult
+from monitor.schema import LatestValue
 
 log = logging.getLogger("modeltap.exporter")
 
@@ -112,7 +112,7 @@ class ResultsCollector(Collector):
         yield _single(STORE_UP, 1.0)
         yield _single(READ_SECONDS, time.perf_counter() - started)
 
-    def _capped(self, results: list[DetectorResult]) -> tuple[list[DetectorResult], dict[str, int]]:
+    def _capped(self, results: list[LatestValue]) -> tuple[list[LatestValue], dict[str, int]]:
         """Results of each model's first ``max_features`` features (configured order first)."""
         features: dict[str, set[str]] = {}
         for result in results:

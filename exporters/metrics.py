@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.schema import DetectorResult
+from monitor.schema import LatestValue
 
 MV = ("model", "version")
 MVF = ("model", "version", "feature")
@@ -136,23 +136,20 @@ _QUANTILES = {"latency_p50_ms": "50", "latency_p90_ms": "90", "latency_p99_ms": 
 Sample = tuple[Family, tuple[str, ...], float]
 
 
-def samples(result: DetectorResult) -> list[Sample]:
-    """The series one result becomes (none for a result without a score, or an unknown one).
+def samples(result: LatestValue) -> list[Sample]:
+    """The series one result becomes (none for a detector this table does not know).
 
     >>> from datetime import UTC, datetime
     >>> t = datetime(2026, 1, 1, tzinfo=UTC)
-    >>> r = DetectorResult("m", "v1", "latency_p99_ms", t, t, t, "ok", 250.0, 1000.0, "higher",
-    ...                    False)
+    >>> r = LatestValue("m", "v1", "latency_p99_ms", "", t, 250.0, False)
     >>> [(f.name, labels, value) for f, labels, value in samples(r)]
     [('modeltap_window_latency_seconds', ('m', 'v1', '99'), 0.25)]
     """
-    if result.score is None:
-        return []
     return _serving(result) or _data(result) or _outcomes(result)
 
 
-def _serving(result: DetectorResult) -> list[Sample]:
-    name, score, pair = result.detector, float(result.score or 0.0), (result.model, result.version)
+def _serving(result: LatestValue) -> list[Sample]:
+    name, score, pair = result.detector, result.score, (result.model, result.version)
     if name in _QUANTILES:
         return [(LATENCY, (*pair, _QUANTILES[name]), score / 1000)]
     if name == "latency_mean_ms":
@@ -164,8 +161,8 @@ def _serving(result: DetectorResult) -> list[Sample]:
     return []
 
 
-def _data(result: DetectorResult) -> list[Sample]:
-    name, score, pair = result.detector, float(result.score or 0.0), (result.model, result.version)
+def _data(result: LatestValue) -> list[Sample]:
+    name, score, pair = result.detector, result.score, (result.model, result.version)
     feature = (*pair, result.feature)
     if name in _QUALITY:
         return [(_QUALITY[name], feature, score)]
@@ -177,21 +174,20 @@ def _data(result: DetectorResult) -> list[Sample]:
         return [(DATASET_SHARE, pair, score), (DATASET_DRIFTED, pair, float(result.alert))]
     if name == "prediction_drift":
         output = (*pair, result.feature or "prediction")
-        test = str(result.details.get("test", ""))
         return [
-            (PREDICTION_SCORE, (*output, test), score),
+            (PREDICTION_SCORE, (*output, result.test), score),
             (PREDICTION_DRIFTED, output, float(result.alert)),
         ]
     return []
 
 
-def _outcomes(result: DetectorResult) -> list[Sample]:
-    name, score, pair = result.detector, float(result.score or 0.0), (result.model, result.version)
+def _outcomes(result: LatestValue) -> list[Sample]:
+    name, score, pair = result.detector, result.score, (result.model, result.version)
     if name in CLASSIFICATION:
         return [(PERFORMANCE, (*pair, name), score)]
     if name in REGRESSION:
         return [(ERROR, (*pair, name), score)]
     if name in _AB:
-        labels = (*pair, str(result.details.get("baseline", "")), _AB[name])
+        labels = (*pair, result.baseline, _AB[name])
         return [(AB_PVALUE, labels, score), (AB_WORSE, labels, float(result.alert))]
     return []

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from monitor.config import MonitorConfig
-from monitor.schema import DetectorResult, DetectorRun
+from monitor.schema import DetectorRun, LatestValue
 
 Clock = Callable[[], datetime]
 
@@ -20,7 +20,7 @@ FAMILIES = ("operations", "quality", "drift", "performance", "ab")
 class ResultSource(Protocol):
     """The store's reads a scrape needs (``SqlStore`` is one)."""
 
-    def latest_values(self, since: datetime) -> list[DetectorResult]:
+    def latest_values(self, since: datetime) -> list[LatestValue]:
         """Per (model, version, detector, feature), the newest unsegmented value since then."""
         ...
 

@@ -12,6 +12,7 @@ from monitor.schema import (
     DetectorRun,
     EventBatch,
     JsonValue,
+    LatestValue,
     PurgeSummary,
     ReferenceProfile,
     RunHealth,
@@ -181,7 +182,7 @@ class Store(Protocol):
 
     # -- what the exporter reads at scrape time ---------------------------------------------
 
-    def latest_values(self, since: datetime) -> list[DetectorResult]:
+    def latest_values(self, since: datetime) -> list[LatestValue]:
         """Per (model, version, detector, feature), the newest unsegmented value since ``since``."""
         ...
 

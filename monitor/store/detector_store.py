@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from monitor.schema import DetectorResult, DetectorRun, RunHealth, WindowRecord, utc
+from monitor.schema import DetectorResult, DetectorRun, LatestValue, RunHealth, WindowRecord, utc
 from monitor.store import bookkeeping, latest
 from monitor.store import detection as q
 from monitor.store.engine import WRITE, translate_errors
@@ -154,6 +154,6 @@ class DetectorStore:
         with translate_errors(self._engine), self._engine.connect() as connection:
             return bookkeeping.runs_since(connection, utc(since))
 
-    def latest_values(self, since: datetime) -> list[DetectorResult]:
+    def latest_values(self, since: datetime) -> list[LatestValue]:
         with translate_errors(self._engine), self._engine.connect() as connection:
             return latest.latest_values(connection, utc(since))

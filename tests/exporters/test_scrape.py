@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporters.collector import ResultsCollector
 from exporters.source import ExportPlan
 from monitor.errors import StorageUnavailableError
-from monitor.schema import DetectorResult, DetectorRun
+from monitor.schema import DetectorResult, DetectorRun, LatestValue
 from monitor.store import SqlStore
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -21,12 +21,12 @@ LOOKBACK = timedelta(hours=2)
 class MemorySource:
     """The exporter's two reads over lists; ``down`` makes both fail like a lost database."""
 
-    results: list[DetectorResult] = field(default_factory=list)
+    results: list[LatestValue] = field(default_factory=list)
     runs: list[DetectorRun] = field(default_factory=list)
     down: bool = False
     asked: list[datetime] = field(default_factory=list)
 
-    def latest_values(self, since: datetime) -> list[DetectorResult]:
+    def latest_values(self, since: datetime) -> list[LatestValue]:
         self.asked.append(since)
         if self.down:
             raise StorageUnavailableError("database down")
@@ -44,6 +44,10 @@ def result(
                           feature=feature)  # fmt: skip
 
 
+def value(detector: str, feature: str = "", score: float = 0.3, alert: bool = False) -> LatestValue:
+    return LatestValue("m", "v1", detector, feature, NOW, score, alert)
+
+
 def registry_for(source: MemorySource, plan: ExportPlan) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(ResultsCollector(source, plan, lambda: NOW))
@@ -52,7 +56,7 @@ def registry_for(source: MemorySource, plan: ExportPlan) -> CollectorRegistry:
 
 def test_features_past_the_cap_are_left_out_configured_ones_first() -> None:
     names = ["e", "d", "c", "b", "a"]
-    source = MemorySource([result("psi", name) for name in names] + [result("dataset_drift")])
+    source = MemorySource([value("psi", name) for name in names] + [value("dataset_drift")])
     plan = ExportPlan(LOOKBACK, max_features=2, feature_order={"m": ["d", "b"]})
     registry = registry_for(source, plan)
     exported = {
@@ -104,7 +108,7 @@ def test_run_health_counts_failures_in_a_row_and_staleness_from_the_clock() -> N
 
 
 def test_a_store_that_cannot_be_read_gives_store_up_0_not_a_failed_scrape() -> None:
-    source = MemorySource([result("psi", "x")], down=True)
+    source = MemorySource([value("psi", "x")], down=True)
     registry = registry_for(source, ExportPlan(LOOKBACK))
     assert registry.get_sample_value("modeltap_exporter_store_up") == 0.0
     assert b"modeltap_feature_drift_score{" not in generate_latest(registry)
@@ -113,12 +117,12 @@ def test_a_store_that_cannot_be_read_gives_store_up_0_not_a_failed_scrape() -> N
 
 
 def test_registering_reads_nothing_and_every_scrape_reads_again() -> None:
-    source = MemorySource([result("error_rate", score=0.01)])
+    source = MemorySource([value("error_rate", score=0.01)])
     registry = registry_for(source, ExportPlan(LOOKBACK))
     assert source.asked == []
     labels = {"model": "m", "version": "v1"}
     assert registry.get_sample_value("modeltap_window_error_ratio", labels) == 0.01
-    source.results = [result("error_rate", score=0.07)]
+    source.results = [value("error_rate", score=0.07)]
     assert registry.get_sample_value("modeltap_window_error_ratio", labels) == 0.07
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from monitor.schema import DetectorResult, DetectorRun
@@ -43,9 +44,9 @@ def test_latest_values_skip_windows_without_a_value_and_segments(store: SqlStore
         ]
     )
     latest = store.latest_values(T0)
-    assert [(r.feature, r.score, r.window_start) for r in latest] == [
-        ("age", 0.3, T0 + HOUR),
-        ("tenure", 0.01, T0),
+    assert [(r.feature, r.score, r.window_end, r.test) for r in latest] == [
+        ("age", 0.3, T0 + 2 * HOUR, ""),
+        ("tenure", 0.01, T0 + HOUR, ""),
     ]
 
 
@@ -67,3 +68,13 @@ def test_runs_since_come_oldest_first(store: SqlStore) -> None:
         (T0 + timedelta(minutes=5), "error", 12.5, "me"),
         (T0 + timedelta(minutes=10), "ok", 12.5, "me"),
     ]
+
+
+def test_latest_values_carry_the_deciding_test_and_the_ab_baseline(store: SqlStore) -> None:
+    drift = replace(result(0, 0.3), detector="prediction_drift", details={"test": "psi"})
+    ab = replace(result(0, 0.01, feature=""), detector="ab_accuracy", details={"baseline": "v0"})
+    store.upsert_results([drift, ab])
+    found = {r.detector: r for r in store.latest_values(T0)}
+    assert (found["prediction_drift"].test, found["prediction_drift"].baseline) == ("psi", "")
+    assert (found["ab_accuracy"].baseline, found["ab_accuracy"].alert) == ("v0", False)
+    assert found["prediction_drift"].alert is True
