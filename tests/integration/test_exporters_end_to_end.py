@@ -143,9 +143,10 @@ def cadvisor_history(now: float) -> str:
 
 
 def substitute(expr: str) -> str:
-    return (
-        expr.replace("$__rate_interval", "1m").replace("$model", "churn").replace("$version", ".*")
-    )
+    # Grafana's $__rate_interval is at least four scrape intervals; 5m also reaches back into
+    # the backfilled cAdvisor history, which ends when the test's Prometheus starts.
+    rate = expr.replace("$__rate_interval", "5m")
+    return rate.replace("$model", "churn").replace("$version", ".*")
 
 
 def firing(prometheus: PrivatePrometheus, state: str = "firing") -> set[tuple[str, str]]:
