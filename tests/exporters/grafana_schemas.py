@@ -1,4 +1,4 @@
-"""The strict Grafana 11.6 JSON schemas in ../shared/grafana-jsonschema, as validators."""
+"""The strict Grafana 11.6 JSON schemas (tests/exporters/schemas/grafana), as validators."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 
-SCHEMAS = Path(__file__).resolve().parents[3] / "shared" / "grafana-jsonschema"
+SCHEMAS = Path(__file__).resolve().parent / "schemas" / "grafana"
 
 
 @cache

@@ -20,7 +20,7 @@ from monitor.configload import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "dashboards" / "prometheus"
-CRD = ROOT.parent / "shared" / "crds" / "monitoring.coreos.com_prometheusrules.yaml"
+CRD = Path(__file__).parent / "schemas" / "crds" / "monitoring.coreos.com_prometheusrules.yaml"
 EXAMPLE = ROOT / "config.example.yaml"
 
 
