@@ -145,7 +145,10 @@ def label_message(
         data=dumps(label).encode(),
     )
     message = binding.to_binary(cloud_event, _FORMAT)
-    return None, message.value, list(message.headers.items())
+    # Keyed by what the label is for, so a correction lands in the same partition as the
+    # label it corrects and is stored after it (unkeyed labels were spread at random).
+    target = label.get("instance_id") or label.get("request_id")
+    return (str(target).encode() if target else None), message.value, list(message.headers.items())
 
 
 def from_message(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from collector.capture import Capturer
@@ -94,6 +94,8 @@ def assemble(config: MonitorConfig, clock: Callable[[], datetime]) -> Parts:
     """Build the parts; nothing here opens sockets or touches the sink yet."""
     settings = config.sidecar
     registry = CollectorRegistry()
+    # process_* (CPU, memory): the dashboards' resources outside Kubernetes.
+    ProcessCollector(registry=registry)
     metrics = SidecarMetrics(registry)
     capturer = Capturer({model.name: model for model in config.models})
     sink = open_sink(

@@ -18,11 +18,13 @@ from monitor.commands import Settings
 from monitor.commands.check import check
 from monitor.commands.collect import collect
 from monitor.commands.config import config
+from monitor.commands.dashboards import dashboards
 from monitor.commands.db import db
 from monitor.commands.demo import demo
 from monitor.commands.detect import detect
 from monitor.commands.labels import labels
 from monitor.commands.reference import reference
+from monitor.commands.rules import rules
 from monitor.commands.serve import serve
 from monitor.commands.sidecar import sidecar
 from monitor.configload import CONFIG_ENV
@@ -59,7 +61,20 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = Settings(config_path, dict(os.environ))
 
 
-for command in (check, collect, config, db, demo, detect, labels, reference, serve, sidecar):
+for command in (
+    check,
+    collect,
+    config,
+    dashboards,
+    db,
+    demo,
+    detect,
+    labels,
+    reference,
+    rules,
+    serve,
+    sidecar,
+):
     cli.add_command(command)
 
 

@@ -332,8 +332,37 @@ class CollectConfig(_Section):
     retry_max: Duration = timedelta(seconds=10)
 
 
+_PROMETHEUS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 class ExporterConfig(_Section):
+    """The Prometheus exporter, the generated alert rules and the Grafana dashboards."""
+
+    # `monitor detect` serves /metrics here (`monitor serve` on serve.listen).
+    listen: Address = "0.0.0.0:9110"
     max_features_per_model: int = Field(default=50, ge=1, le=1000)
+    # Results and runs older than this are not read at scrape time, so a scrape costs the
+    # same after a day or a year. None: two detector windows plus one interval.
+    lookback: Duration | None = None
+    # Alert rules: where the README is served; each alert links to its runbook anchor there.
+    runbook_url: str = "README.md"
+    # Prometheus jobs (a regex) whose targets ModeltapTargetDown watches.
+    job_pattern: str = Field(default="modeltap.*", min_length=1)
+    # How long a condition must hold before the alert fires, per alert name (ModeltapFeatureDrift:
+    # 5m); alerts not named keep their defaults (`monitor rules generate` lists them).
+    alert_for: dict[str, Duration] = Field(default_factory=dict)
+    # The uid of the Prometheus data source the dashboards and Grafana alert rules query.
+    datasource_uid: str = Field(default="modeltap-prometheus", pattern=r"^[A-Za-z0-9_\-]{1,40}$")
+
+    @field_validator("alert_for")
+    @classmethod
+    def _alert_names(cls, value: dict[str, timedelta]) -> dict[str, timedelta]:
+        for name, duration in value.items():
+            if not _PROMETHEUS_NAME.match(name):
+                raise ValueError(f"{name!r} is not an alert name")
+            if duration < timedelta(0):
+                raise ValueError(f"{name}: a duration must not be negative")
+        return value
 
 
 class MonitorConfig(_Section):
@@ -366,6 +395,13 @@ class MonitorConfig(_Section):
     def model(self, name: str) -> ModelConfig | None:
         """The configured model of that name, or None."""
         return next((model for model in self.models if model.name == name), None)
+
+    @property
+    def export_lookback(self) -> timedelta:
+        """How far back the exporter reads results and runs (exporter.lookback or its default)."""
+        if self.exporter.lookback is not None:
+            return self.exporter.lookback
+        return 2 * self.detectors.window + self.detectors.interval
 
     def thresholds_for(self, model: str) -> Thresholds:
         """Default thresholds with the model's own overrides applied."""

@@ -141,6 +141,22 @@ class DetectorResult:
 
 
 @dataclass(frozen=True, slots=True)
+class LatestValue:
+    """The newest measured value of one result series: what the exporter publishes."""
+
+    model: str
+    version: str
+    detector: str
+    feature: str
+    window_end: datetime
+    score: float
+    alert: bool
+    # From the details: the deciding test (drift) and the baseline version (A/B), if any.
+    test: str = ""
+    baseline: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class DetectorRun:
     """One run of one detector job for one model: when, how long, and how it ended."""
 

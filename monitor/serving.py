@@ -1,6 +1,7 @@
 """What `monitor serve` runs: the ingest routes, health, metrics and housekeeping, composed.
 
-Routes: POST /v1/labels, POST /v1/cloudevents, GET /metrics, /healthz, /readyz. In the
+Routes: POST /v1/labels, POST /v1/cloudevents, GET /metrics (ingest counters and the
+exporter's detector results), /healthz, /readyz. In the
 background: logged halves that never found their partner are stored after
 ``serve.pair_timeout``, and data older than ``storage.retention`` is purged every hour.
 """
@@ -19,6 +20,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from collector.capture import Capturer
 from collector.cloudevents import CloudEventsHandler
 from collector.ingest import IngestMetrics, LabelsHandler, StoreRunner, bearer_token, problem
+from exporters.endpoint import register_exporter
 from monitor.config import MonitorConfig
 from monitor.errors import StorageError
 from monitor.store import SqlStore
@@ -40,10 +42,12 @@ def build_app(
         runner, Capturer({model.name: model for model in config.models}), metrics
     )
 
+    register_exporter(registry, store, config, lambda: datetime.now(UTC))
+
     async def exposition(_request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+        # A scrape reads the store (the exporter's results): off the event loop.
+        body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

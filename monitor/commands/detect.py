@@ -6,14 +6,20 @@ import logging
 import os
 import socket
 import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from detectors.families import DETECTORS
 from monitor.commands import Settings, open_store, pass_settings
+from monitor.config import MonitorConfig
 from monitor.errors import ConfigError, InputError
 from monitor.logs import setup_logging
+
+if TYPE_CHECKING:
+    from monitor.store import Store
 
 
 @click.command()
@@ -28,6 +34,9 @@ from monitor.logs import setup_logging
 )
 @click.option("--at", "at", help="With --once: compute as of this time (ISO 8601) instead of now.")
 @click.option("--all", "show_all", is_flag=True, help="With --once: print every result.")
+@click.option(
+    "--metrics-listen", help="Address of the exporter's /metrics [exporter.listen, 0.0.0.0:9110]."
+)
 @pass_settings
 def detect(
     settings: Settings,
@@ -37,6 +46,7 @@ def detect(
     detectors: tuple[str, ...],
     at: str | None,
     show_all: bool,
+    metrics_listen: str | None,
 ) -> None:
     """Run the detectors on a schedule (or once), storing results in detector_results.
 
@@ -44,7 +54,7 @@ def detect(
     windows that are due; replicas on PostgreSQL share the jobs. SIGTERM stops warmly
     (running jobs finish), a second SIGTERM at once. With --once every job runs now,
     a table of the newest complete window is printed, and the exit code is 1 if a
-    detector failed.
+    detector failed. The daemon serves the exporter's /metrics on exporter.listen.
 
     \b
     Examples:
@@ -64,7 +74,8 @@ def detect(
     from monitor.resultview import print_outcomes  # noqa: PLC0415
     from monitor.tabular import parse_moment  # noqa: PLC0415
 
-    config = settings.config()
+    overrides = {"exporter": {"listen": metrics_listen}} if metrics_listen else None
+    config = settings.config(overrides)
     if not config.models:
         raise ConfigError(
             "no models are configured; add a models: section (see config.example.yaml)"
@@ -95,6 +106,7 @@ def detect(
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         stopper = Stopper(force_exit)
         stopper.install()
+        serve_metrics(config, store)
         scheduler = build_scheduler(
             runner,
             jobs,
@@ -105,3 +117,21 @@ def detect(
         serve(scheduler, stopper)
     finally:
         store.close()
+
+
+def serve_metrics(config: MonitorConfig, store: Store) -> None:
+    """The exporter's /metrics on exporter.listen, from a daemon thread."""
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415
+
+    from exporters.endpoint import register_exporter, serve_registry  # noqa: PLC0415
+
+    registry = CollectorRegistry()
+    register_exporter(registry, store, config, lambda: datetime.now(UTC))
+    try:
+        serve_registry(config.exporter.listen, registry)
+    except OSError as error:
+        raise ConfigError(
+            f"exporter.listen: cannot serve /metrics on {config.exporter.listen} ({error}); "
+            "choose another address with --metrics-listen"
+        ) from None
+    logging.getLogger("modeltap.detect").info("metrics on %s/metrics", config.exporter.listen)

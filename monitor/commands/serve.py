@@ -22,6 +22,9 @@ def serve(settings: Settings, /, listen: str | None) -> None:
     require 'Authorization: Bearer <token>'. Data older than storage.retention is purged
     every hour.
 
+    /metrics carries the newest detector results and the detectors' run health, read from
+    the store at scrape time (the same answer from every replica).
+
     \b
     Example:
       curl -X POST localhost:8001/v1/labels -H 'Content-Type: application/json' \\

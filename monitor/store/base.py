@@ -12,6 +12,7 @@ from monitor.schema import (
     DetectorRun,
     EventBatch,
     JsonValue,
+    LatestValue,
     PurgeSummary,
     ReferenceProfile,
     RunHealth,
@@ -191,6 +192,16 @@ class Store(Protocol):
 
     def stale_pending(self, before: datetime, limit: int = 1000) -> list[LoggedPair]:
         """Halves still waiting for a partner since before ``before`` (not removed)."""
+        ...
+
+    # -- what the exporter reads at scrape time ---------------------------------------------
+
+    def latest_values(self, since: datetime) -> list[LatestValue]:
+        """Per (model, version, detector, feature), the newest unsegmented value since ``since``."""
+        ...
+
+    def runs_since(self, since: datetime) -> list[DetectorRun]:
+        """Run records started after ``since``, oldest first."""
         ...
 
     def ping(self) -> None:

@@ -179,3 +179,24 @@ def run_health(connection: Connection, model: str | None = None) -> list[RunHeal
             )
         )
     return sorted(health, key=lambda item: (item.model, item.detector))
+
+
+def runs_since(connection: Connection, since: datetime) -> list[DetectorRun]:
+    """Run records started after ``since``, oldest first (an index range on started_at)."""
+    table = detector_runs
+    rows = connection.execute(
+        select(
+            table.c.model,
+            table.c.detector,
+            table.c.started_at,
+            table.c.duration_ms,
+            table.c.status,
+            table.c.as_of,
+            table.c.windows,
+            table.c.results,
+            table.c.owner,
+        )
+        .where(table.c.started_at > since)
+        .order_by(table.c.started_at, table.c.run_id)
+    ).mappings()
+    return [DetectorRun(**row) for row in rows]

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from monitor.schema import DetectorResult, DetectorRun, RunHealth, WindowRecord, utc
-from monitor.store import bookkeeping
+from monitor.schema import DetectorResult, DetectorRun, LatestValue, RunHealth, WindowRecord, utc
+from monitor.store import bookkeeping, latest
 from monitor.store import detection as q
 from monitor.store.engine import WRITE, translate_errors
 from monitor.store.tables import predictions, requests
@@ -149,3 +149,11 @@ class DetectorStore:
     def run_health(self, model: str | None = None) -> list[RunHealth]:
         with translate_errors(self._engine), self._engine.connect() as connection:
             return bookkeeping.run_health(connection, model)
+
+    def runs_since(self, since: datetime) -> list[DetectorRun]:
+        with translate_errors(self._engine), self._engine.connect() as connection:
+            return bookkeeping.runs_since(connection, utc(since))
+
+    def latest_values(self, since: datetime) -> list[LatestValue]:
+        with translate_errors(self._engine), self._engine.connect() as connection:
+            return latest.latest_values(connection, utc(since))

@@ -30,11 +30,13 @@ def test_help_lists_only_working_commands(runner: CliRunner) -> None:
         "check",
         "collect",
         "config",
+        "dashboards",
         "db",
         "demo",
         "detect",
         "labels",
         "reference",
+        "rules",
         "serve",
         "sidecar",
     ]

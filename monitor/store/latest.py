@@ -1,0 +1,58 @@
+"""The newest value of every exported result: what a Prometheus scrape reads.
+
+Only windows ending after ``since`` are read, through the index on ``window_end``, so the
+cost of a scrape follows the number of series, not the age of the results table. Only the
+columns a metric needs leave the database: of the details, the deciding test and the A/B
+baseline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select
+
+from monitor.schema import LatestValue
+from monitor.store.tables import detector_results
+
+_KEY = ("model", "version", "detector", "feature")
+_COLUMNS = ("model", "version", "detector", "feature", "window_end", "score", "alert")
+_DETAILS = ("test", "baseline")
+
+
+def latest_values(connection: Connection, since: datetime) -> list[LatestValue]:
+    """Per (model, version, detector, feature), the newest unsegmented result with a value.
+
+    A window whose data was too thin (``insufficient_data``) does not hide the last number
+    that was measured; segments (``segment_by``) stay in the store and ``monitor detect``.
+    """
+    table = detector_results
+    rank = func.row_number().over(
+        partition_by=[table.c[name] for name in _KEY],
+        order_by=[table.c.window_end.desc(), table.c.window_start.desc()],
+    )
+    ranked = (
+        select(
+            *(table.c[name] for name in _COLUMNS),
+            *(table.c.details[key].as_string().label(key) for key in _DETAILS),
+            rank.label("rank"),
+        )
+        .where(
+            table.c.window_end > since,
+            table.c.segment == "",
+            table.c.status == "ok",
+            table.c.score.is_not(None),
+        )
+        .subquery()
+    )
+    statement = (
+        select(*(ranked.c[name] for name in (*_COLUMNS, *_DETAILS)))
+        .where(ranked.c.rank == 1)
+        .order_by(*(ranked.c[name] for name in _KEY))
+    )
+    return [
+        LatestValue(model, version, detector, feature, end, score, bool(alert), test or "",
+                    baseline or "")
+        for model, version, detector, feature, end, score, alert, test, baseline
+        in connection.execute(statement).all()
+    ]  # fmt: skip

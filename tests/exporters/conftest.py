@@ -1,0 +1,7 @@
+"""Exporter tests that touch a store run on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+from tests.monitor.store.conftest import store, store_url
+
+__all__ = ["store", "store_url"]
