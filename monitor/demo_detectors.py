@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from prometheus_client import CollectorRegistry, generate_latest
 from rich.console import Console
 
 from detectors import fitting
 from detectors.runner import Runner
 from detectors.settings import ModelSettings
+from exporters.endpoint import register_exporter
 from monitor.config import MonitorConfig
 from monitor.resultview import print_outcomes
 from monitor.store import SqlStore
@@ -55,3 +57,31 @@ def run_detectors(
     )
     outcomes = Runner(store, [settings], owner="demo").run_all(end)
     print_outcomes(outcomes, console)
+    show_exported(store, demo_config(hours), console)
+
+
+# The families worth a glance after the drift plant; the rest are on /metrics.
+HIGHLIGHTS = (
+    "modeltap_feature_drifted{",
+    "modeltap_dataset_drift_share_ratio{",
+    'modeltap_performance_score{metric="accuracy"',
+)
+
+
+def show_exported(store: SqlStore, config: MonitorConfig, console: Console) -> None:
+    """What Prometheus would scrape from `monitor serve` over this store, in excerpt."""
+    registry = CollectorRegistry()
+    register_exporter(registry, store, config, lambda: datetime.now(UTC))
+    lines = generate_latest(registry).decode().splitlines()
+    series = [line for line in lines if line.startswith("modeltap_")]
+    console.print(
+        f"\nthe exporter turns these results into {len(series)} modeltap_* series "
+        "(`monitor serve` and `monitor detect` serve them at /metrics), among them:"
+    )
+    for line in series:
+        if line.startswith(HIGHLIGHTS):
+            console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        "alert rules from the same thresholds: `monitor rules generate`; Grafana dashboards: "
+        "`monitor dashboards export DIR`"
+    )

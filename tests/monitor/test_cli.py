@@ -144,6 +144,9 @@ def test_demo_runs_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
     age = [line for line in lines if "feature_drift" in line and " age " in line]
     assert age
     assert all("ALERT" in line for line in age)
+    # ...and the exporter shows it the way Prometheus will scrape it.
+    drifted = 'modeltap_feature_drifted{feature="age",model="churn",version="v1"} 1.0'
+    assert drifted in [line.strip() for line in lines]
 
 
 def test_version(runner: CliRunner) -> None:
