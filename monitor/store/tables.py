@@ -188,6 +188,8 @@ detector_runs = Table(
     Column("error", Text),
     PrimaryKeyConstraint("run_id"),
     Index(None, "model", "detector", "started_at"),
+    # The exporter's scrape: every job's runs since the lookback (migration 0004).
+    Index(None, "started_at"),
 )
 
 detector_windows = Table(
