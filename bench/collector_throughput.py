@@ -378,10 +378,11 @@ def enqueue_cost(calls: int) -> tuple[float, float, float, float]:
             )
             body = b'{"instances": [[1, 2, 3, 4]]}'
             offer_only, recorded = [], []
-            for n in range(calls):
-                exchange = Exchange(
-                    event_id=f"{n:032x}",
-                    request_id=f"{n:032x}",
+
+            def exchange(event_id: str) -> Exchange:
+                return Exchange(
+                    event_id=event_id,
+                    request_id=event_id,
                     model="churn",
                     version="v1",
                     started=T0,
@@ -391,25 +392,17 @@ def enqueue_cost(calls: int) -> tuple[float, float, float, float]:
                     request_body=body,
                     response_body=b'{"predictions": [1]}',
                 )
+
+            for n in range(calls):
+                offered = exchange(f"{n:032x}")
                 started = time.perf_counter_ns()
-                pipeline.offer(exchange)
+                pipeline.offer(offered)
                 offer_only.append(time.perf_counter_ns() - started)
             for n in range(calls):
-                exchange = Exchange(
-                    event_id=f"x{n:031x}",
-                    request_id=f"x{n:031x}",
-                    model="churn",
-                    version="v1",
-                    started=T0,
-                    latency_ms=1.2,
-                    status=200,
-                    upstream_latency_ms=1.0,
-                    request_body=body,
-                    response_body=b'{"predictions": [1]}',
-                )
+                offered = exchange(f"x{n:031x}")
                 started = time.perf_counter_ns()
-                metrics.observe(exchange)
-                pipeline.offer(exchange)
+                metrics.observe(offered)
+                pipeline.offer(offered)
                 recorded.append(time.perf_counter_ns() - started)
         return offer_only, recorded
 
