@@ -12,7 +12,6 @@ from exporters.dashboards.panels import (
     flags,
     graph,
     listing,
-    variables,
 )
 from monitor.config import MonitorConfig
 
@@ -102,54 +101,21 @@ def build(config: MonitorConfig) -> Dashboard:
             ],
         )
     )
-    layout.place(
-        graph(
-            uid,
-            "Missing values",
-            [Query(f"modeltap_feature_missing_ratio{{{SCOPE}}}", "{{feature}} {{version}}")],
-            unit="percentunit",
-            limit=limits.missing_ratio_max,
-        )
+    quality = (
+        ("Missing values", "missing_ratio", limits.missing_ratio_max),
+        ("Values of the wrong type", "type_violation_ratio", limits.type_violation_max),
+        ("Out of the reference's range (numerical)", "out_of_range_ratio", limits.out_of_range_max),
+        ("Categories the reference never saw", "unseen_category_ratio", limits.unseen_category_max),
     )
-    layout.place(
-        graph(
-            uid,
-            "Values of the wrong type",
-            [Query(f"modeltap_feature_type_violation_ratio{{{SCOPE}}}", "{{feature}} {{version}}")],
-            unit="percentunit",
-            limit=limits.type_violation_max,
-        )
-    )
-    layout.place(
-        graph(
-            uid,
-            "Out of the reference's range (numerical)",
-            [Query(f"modeltap_feature_out_of_range_ratio{{{SCOPE}}}", "{{feature}} {{version}}")],
-            unit="percentunit",
-            limit=limits.out_of_range_max,
-        )
-    )
-    layout.place(
-        graph(
-            uid,
-            "Categories the reference never saw",
-            [
-                Query(
-                    f"modeltap_feature_unseen_category_ratio{{{SCOPE}}}", "{{feature}} {{version}}"
-                )
-            ],
-            unit="percentunit",
-            limit=limits.unseen_category_max,
-        )
-    )
-    board = dashboard(
+    for title, metric, limit in quality:
+        query = Query(f"modeltap_feature_{metric}{{{SCOPE}}}", "{{feature}} {{version}}")
+        layout.place(graph(uid, title, [query], unit="percentunit", limit=limit))
+    return dashboard(
         "modeltap-drift",
         "Data drift & quality",
         "Drift against the reference profile and data quality, per feature.",
         ["drift"],
+        layout=layout,
+        datasource_uid=uid,
+        variables_from="modeltap_results_window_end_timestamp_seconds",
     )
-    for variable in variables(uid, "modeltap_results_window_end_timestamp_seconds"):
-        board.with_variable(variable)
-    for panel in layout.placed:
-        board.with_panel(panel)
-    return board.build()

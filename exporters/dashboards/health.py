@@ -11,7 +11,6 @@ from exporters.dashboards.panels import (
     Query,
     dashboard,
     graph,
-    variables,
 )
 from monitor.config import MonitorConfig
 
@@ -168,14 +167,12 @@ def build(config: MonitorConfig) -> Dashboard:
         ),
         24,
     )
-    board = dashboard(
+    return dashboard(
         "modeltap-health",
         "modeltap health",
         "The monitoring pipeline itself: capture, transport, detectors.",
         ["health"],
+        layout=layout,
+        datasource_uid=uid,
+        variables_from="modeltap_detector_recent_runs",
     )
-    for variable in variables(uid, "modeltap_detector_recent_runs"):
-        board.with_variable(variable)
-    for panel in layout.placed:
-        board.with_panel(panel)
-    return board.build()

@@ -13,7 +13,6 @@ from exporters.dashboards.panels import (
     dashboard,
     graph,
     single,
-    variables,
 )
 from monitor.config import MonitorConfig
 
@@ -159,14 +158,12 @@ def build(config: MonitorConfig) -> Dashboard:
             unit="bytes",
         )
     )
-    board = dashboard(
+    return dashboard(
         "modeltap-overview",
         "Model overview",
         "Traffic, latency, errors and resources of one model.",
         ["serving"],
+        layout=layout,
+        datasource_uid=uid,
+        variables_from=REQUESTS,
     )
-    for variable in variables(uid, REQUESTS):
-        board.with_variable(variable)
-    for panel in layout.placed:
-        board.with_panel(panel)
-    return board.build()

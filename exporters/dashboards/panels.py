@@ -200,8 +200,18 @@ def listing(uid: str, title: str, queries: Sequence[Query], *, unit: str = "none
     return _targets(panel, uid, queries, instant=True)
 
 
-def dashboard(uid: str, title: str, description: str, tags: Sequence[str]) -> builders.Dashboard:
-    return (
+def dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    tags: Sequence[str],
+    *,
+    layout: Layout,
+    datasource_uid: str,
+    variables_from: str,
+) -> models.Dashboard:
+    """The finished dashboard: its panels as laid out, model/version picked from a metric."""
+    board = (
         builders.Dashboard(title)
         .uid(uid)
         .description(description)
@@ -212,3 +222,8 @@ def dashboard(uid: str, title: str, description: str, tags: Sequence[str]) -> bu
         .timezone("browser")
         .tooltip(models.DashboardCursorSync.CROSSHAIR)
     )
+    for variable in variables(datasource_uid, variables_from):
+        board.with_variable(variable)
+    for panel in layout.placed:
+        board.with_panel(panel)
+    return board.build()

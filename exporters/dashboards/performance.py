@@ -13,7 +13,6 @@ from exporters.dashboards.panels import (
     dashboard,
     graph,
     listing,
-    variables,
 )
 from monitor.config import MonitorConfig
 
@@ -132,14 +131,12 @@ def build(config: MonitorConfig) -> Dashboard:
         ),
         12,
     )
-    board = dashboard(
+    return dashboard(
         "modeltap-performance",
         "Model performance",
         "Quality against late labels, and versions compared.",
         ["performance"],
+        layout=layout,
+        datasource_uid=uid,
+        variables_from="modeltap_results_window_end_timestamp_seconds",
     )
-    for variable in variables(uid, "modeltap_results_window_end_timestamp_seconds"):
-        board.with_variable(variable)
-    for panel in layout.placed:
-        board.with_panel(panel)
-    return board.build()
