@@ -8,7 +8,8 @@
    exchange to the capture queue, timed call by call (p50/p99).
 
 It also reads the same events without a database through kafka-python and, when installed,
-confluent-kafka (librdkafka), to show what the client library costs.
+confluent-kafka (librdkafka), to show what the client library costs, and runs a sketch of
+the collector's loop on confluent-kafka end to end, to show what switching would give.
 
 Goals (issue #4): >= 30k events/s end to end; fast path >= 5x executemany; enqueue
 p99 <= 50 us. Needs the services (`scripts/services.sh start`; MONITOR_TEST_POSTGRES_URL
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -172,9 +174,9 @@ def end_to_end(bootstrap: str, admin_url: str, count: int, processes: int) -> fl
     return (count - first) / elapsed
 
 
-def consume_only(bootstrap: str, count: int) -> tuple[float, float | None]:
-    """Messages/s read and decoded (no database) by kafka-python, and by confluent-kafka."""
-    topic = f"read{uuid.uuid4().hex[:8]}"
+def fill_topic(bootstrap: str, prefix: str, count: int) -> str:
+    """A new 6-partition topic holding ``count`` captured events; its name."""
+    topic = f"{prefix}{uuid.uuid4().hex[:8]}"
     kafka = load_config(
         None, {}, {"kafka": {"bootstrap_servers": [bootstrap], "partitions": 6}}
     ).kafka
@@ -191,6 +193,75 @@ def consume_only(bootstrap: str, count: int) -> tuple[float, float | None]:
         producer.send(topic, key=key, value=value, headers=headers)
     producer.flush()
     producer.close()
+    return topic
+
+
+def confluent_end_to_end(bootstrap: str, admin_url: str, count: int) -> float | None:
+    """Events/s into a fresh database by a sketch of the collector on confluent-kafka.
+
+    The same loop as `Collector.run` without its dead-letter and label handling: batches of
+    5000 decoded by the same code, written through the same store on a writer thread while
+    the next batch is read, offsets committed after each write. It answers one question:
+    would switching the consumer to librdkafka reach the goal?
+    """
+    try:
+        from confluent_kafka import Consumer, TopicPartition
+    except ImportError:
+        return None
+    topic = fill_topic(bootstrap, "sketch", count)
+    url = fresh_database(admin_url)
+    store = SqlStore.open(url, migrate=True)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{topic}-sketch",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    writer = ThreadPoolExecutor(max_workers=1)
+    in_flight: tuple[Future[Any], list[TopicPartition]] | None = None
+
+    def settle() -> None:
+        if in_flight is not None:
+            in_flight[0].result()
+            consumer.commit(offsets=in_flight[1], asynchronous=False)
+
+    read, started = 0, 0.0
+    while read < count:
+        messages = consumer.consume(num_messages=5000, timeout=1.0)
+        requests: list[RequestRecord] = []
+        rows: list[PredictionRecord] = []
+        last: dict[int, int] = {}
+        for message in messages:
+            if message.error():
+                continue
+            started = started or time.perf_counter()
+            raw: Any = message.headers() or []
+            pairs = [(str(n), v if isinstance(v, bytes) else None) for n, v in raw]
+            _, captured = from_message(message.key(), message.value(), pairs)
+            requests.append(captured.request)
+            rows.extend(captured.predictions)
+            last[int(message.partition() or 0)] = int(message.offset() or 0)
+            read += 1
+        if not requests:
+            continue
+        settle()
+        offsets = [TopicPartition(topic, p, offset + 1) for p, offset in last.items()]
+        in_flight = (writer.submit(store.write, EventBatch(requests, rows)), offsets)
+    settle()
+    elapsed = time.perf_counter() - started
+    writer.shutdown()
+    consumer.close()
+    store.close()
+    drop_database(admin_url, url)
+    return count / elapsed
+
+
+def consume_only(bootstrap: str, count: int) -> tuple[float, float | None]:
+    """Messages/s read and decoded (no database) by kafka-python, and by confluent-kafka."""
+    topic = fill_topic(bootstrap, "read", count)
 
     consumer = KafkaConsumer(
         topic,
@@ -432,6 +503,7 @@ def main() -> None:
 
     one = end_to_end(bootstrap, admin_url, count, processes=1)
     two = end_to_end(bootstrap, admin_url, count, processes=2)
+    sketch = confluent_end_to_end(bootstrap, admin_url, count)
     ours, theirs = consume_only(bootstrap, count)
     paths = write_paths(admin_url, min(count, 50_000))
     offer_p50, offer_p99, path_p50, path_p99 = enqueue_cost(20_000 if arguments.quick else 200_000)
@@ -443,6 +515,12 @@ def main() -> None:
         f"{two:,.0f} with two in the group (goal >= 30,000)  "
         f"{'meets goal' if best >= 30_000 else 'MISSES goal'}"
     )
+    if sketch:
+        print(
+            f"  the same loop sketched on confluent-kafka (no dead letters, labels): "
+            f"{sketch:,.0f} events/s"
+            + (f" ({sketch / one:.1f}x one `monitor collect`)" if one else "")
+        )
     print(
         f"  reading and decoding only: kafka-python {ours:,.0f} msg/s"
         + (
