@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import signal
 import socket
@@ -196,6 +197,29 @@ def fill_topic(bootstrap: str, prefix: str, count: int) -> str:
     return topic
 
 
+def confluent_consumer(bootstrap: str, topic: str, group: str) -> Any:
+    """A confluent-kafka consumer of ``topic`` from its start, committing by hand."""
+    from confluent_kafka import Consumer  # optional: the callers check it is installed
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    return consumer
+
+
+def decode_confluent(message: Any) -> tuple[str, Any]:
+    """A confluent-kafka message through the collector's own decoder."""
+    raw: Any = message.headers() or []
+    pairs = [(str(name), value if isinstance(value, bytes) else None) for name, value in raw]
+    return from_message(message.key(), message.value(), pairs)
+
+
 def confluent_end_to_end(bootstrap: str, admin_url: str, count: int) -> float | None:
     """Events/s into a fresh database by a sketch of the collector on confluent-kafka.
 
@@ -205,21 +229,13 @@ def confluent_end_to_end(bootstrap: str, admin_url: str, count: int) -> float | 
     would switching the consumer to librdkafka reach the goal?
     """
     try:
-        from confluent_kafka import Consumer, TopicPartition
+        from confluent_kafka import TopicPartition
     except ImportError:
         return None
     topic = fill_topic(bootstrap, "sketch", count)
     url = fresh_database(admin_url)
     store = SqlStore.open(url, migrate=True)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"{topic}-sketch",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
+    consumer = confluent_consumer(bootstrap, topic, f"{topic}-sketch")
     writer = ThreadPoolExecutor(max_workers=1)
     in_flight: tuple[Future[Any], list[TopicPartition]] | None = None
 
@@ -238,9 +254,7 @@ def confluent_end_to_end(bootstrap: str, admin_url: str, count: int) -> float | 
             if message.error():
                 continue
             started = started or time.perf_counter()
-            raw: Any = message.headers() or []
-            pairs = [(str(n), v if isinstance(v, bytes) else None) for n, v in raw]
-            _, captured = from_message(message.key(), message.value(), pairs)
+            _, captured = decode_confluent(message)
             requests.append(captured.request)
             rows.extend(captured.predictions)
             last[int(message.partition() or 0)] = int(message.offset() or 0)
@@ -280,30 +294,16 @@ def consume_only(bootstrap: str, count: int) -> tuple[float, float | None]:
                 read += 1
     ours = count / (time.perf_counter() - started)
     consumer.close()
-    try:
-        from confluent_kafka import Consumer
-    except ImportError:
+    if importlib.util.find_spec("confluent_kafka") is None:
         return ours, None
-    other = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"{topic}-b",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    other.subscribe([topic])
+    other = confluent_consumer(bootstrap, topic, f"{topic}-b")
     read, started = 0, 0.0
     while read < count:
         for message in other.consume(num_messages=5000, timeout=1.0):
             if message.error():
                 continue
             started = started or time.perf_counter()
-            raw: Any = message.headers() or []
-            pairs: list[tuple[str, bytes | None]] = [
-                (str(name), value if isinstance(value, bytes) else None) for name, value in raw
-            ]
-            from_message(message.key(), message.value(), pairs)
+            decode_confluent(message)
             read += 1
     theirs = count / (time.perf_counter() - started)
     other.close()
