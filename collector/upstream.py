@@ -114,7 +114,8 @@ class UpstreamResponse:
                 return
             self._waiter = loop.create_future()
             try:
-                await asyncio.wait_for(self._waiter, timeout)
+                async with asyncio.timeout(timeout):
+                    await self._waiter
             except TimeoutError:
                 raise UpstreamTimeout(f"no data from the upstream for {timeout:g}s") from None
             finally:
@@ -379,12 +380,10 @@ class UpstreamPool:
                 return connection
         loop = asyncio.get_running_loop()
         try:
-            _, protocol = await asyncio.wait_for(
-                loop.create_connection(
+            async with asyncio.timeout(self.connect_timeout):
+                _, protocol = await loop.create_connection(
                     lambda: _Connection(self), self.origin.host, self.origin.port, ssl=self._ssl
-                ),
-                self.connect_timeout,
-            )
+                )
         except TimeoutError:
             raise UpstreamError(
                 f"connecting to the upstream {self.origin.host}:{self.origin.port} timed out"
@@ -404,11 +403,13 @@ class UpstreamPool:
 
     async def probe(self) -> bool:
         """Whether a TCP connection to the upstream can be opened now (readiness)."""
+        # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that arrives as
+        # the connection lands, and shutdown would wait on the readiness loop for ever.
         try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.origin.host, self.origin.port, ssl=self._ssl),
-                self.connect_timeout,
-            )
+            async with asyncio.timeout(self.connect_timeout):
+                _, writer = await asyncio.open_connection(
+                    self.origin.host, self.origin.port, ssl=self._ssl
+                )
         except (OSError, TimeoutError):
             return False
         writer.close()

@@ -277,3 +277,29 @@ async def test_probe_says_whether_the_upstream_listens(
     assert await pool_for(server.url).probe()
     await server.__aexit__()
     assert not await pool_for("http://127.0.0.1:1").probe()
+
+
+async def test_probe_is_cancelled_even_when_the_connection_lands_at_that_moment(
+    pool_for: Callable[..., UpstreamPool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Shutdown cancels the readiness loop. If the cancel arrives in the same loop turn as
+    # the connection, asyncio.wait_for on 3.11 returns the connection and swallows the
+    # cancel, and the loop (and the sidecar's exit) never ends. The probe must stay
+    # cancellable however the two interleave.
+    server = await start(serve())
+    probing: asyncio.Task[bool] | None = None
+    opened = asyncio.open_connection
+
+    async def connect_then_cancelled(
+        *args: object, **kwargs: object
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        connection = await opened(*args, **kwargs)  # type: ignore[arg-type]
+        assert probing is not None
+        probing.cancel()
+        return connection
+
+    monkeypatch.setattr(asyncio, "open_connection", connect_then_cancelled)
+    probing = asyncio.create_task(pool_for(server.url).probe())
+    await asyncio.wait([probing])
+    assert probing.cancelled()
+    await server.__aexit__()
