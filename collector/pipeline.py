@@ -131,7 +131,8 @@ class Pipeline:
             if len(self._queue) < self._settings.batch_size:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._settings.flush_interval)
+                    async with asyncio.timeout(self._settings.flush_interval):
+                        await self._wake.wait()
             if self._queue and not self._closing:
                 await self._route(await self._convert(self._take()))
 
@@ -195,14 +196,23 @@ class Pipeline:
         self._busy = True
         write = asyncio.ensure_future(self._sink.write(events))
         self._in_flight = events
+        limit = timeout or self._settings.sink_timeout
         try:
-            await asyncio.wait_for(asyncio.shield(write), timeout or self._settings.sink_timeout)
+            # asyncio.timeout rather than wait_for, which on 3.11 can swallow a cancel that
+            # arrives as the write completes, leaving a cancelled replayer running.
+            async with asyncio.timeout(limit):
+                await asyncio.shield(write)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # any sink failure means: keep the batch on disk
             self._metrics.sink_errors.inc()
             if self._breaker.healthy:
-                log.warning("sink %s failed (%s); spooling to disk", self._sink.name, error)
+                reason = str(error) or (
+                    f"no answer within {limit:g}s"
+                    if isinstance(error, TimeoutError)
+                    else type(error).__name__
+                )
+                log.warning("sink %s failed (%s); spooling to disk", self._sink.name, reason)
             self._breaker.fail()
             if write.done():
                 self._settle()
@@ -293,9 +303,8 @@ class Pipeline:
         self.stop()
         if self._sending is not None and not self._sending.done():
             try:
-                await asyncio.wait_for(
-                    asyncio.shield(self._sending), max(deadline - self._clock(), 0.01)
-                )
+                async with asyncio.timeout(max(deadline - self._clock(), 0.01)):
+                    await asyncio.shield(self._sending)
             except TimeoutError:
                 self._sending.cancel()
                 if self._in_flight is not None:

@@ -8,10 +8,11 @@ the waiting and spools what is queued. A restart replays the spool.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -155,7 +156,7 @@ async def run_sidecar(
 
     async def probe() -> None:
         nonlocal upstream_ok
-        while True:
+        while not stopper.requested.is_set():
             upstream_ok = await parts.pool.probe()
             await asyncio.sleep(2.0)
 
@@ -174,8 +175,11 @@ async def run_sidecar(
         await runner.setup()
         host, port = split_address(address)
         await web.TCPSite(runner, host, port, backlog=1024).start()
-    worker = asyncio.create_task(parts.pipeline.run())
-    helpers = [asyncio.create_task(parts.pipeline.replay()), asyncio.create_task(probe())]
+    worker = asyncio.create_task(parts.pipeline.run(), name="capture worker")
+    helpers = [
+        asyncio.create_task(parts.pipeline.replay(), name="spool replay"),
+        asyncio.create_task(probe(), name="readiness probe"),
+    ]
     log.info(
         "sidecar on %s -> %s, sink %s, metrics on %s",
         settings.listen,
@@ -208,11 +212,42 @@ async def _stop_tasks(
     for task in helpers:
         task.cancel()  # a replay cut short leaves its batch on disk for the next start
     pipeline.stop()
-    # The worker finishes the batch in hand; one stuck on the sink past the deadline is
-    # cancelled, and Pipeline._deliver spools its batch.
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(worker, max(deadline - time.monotonic() - 1.0, 0.1))
-    await asyncio.gather(*helpers, return_exceptions=True)
+    # The worker finishes the batch in hand; one stuck past the deadline is cancelled, and
+    # Pipeline.close spools whatever write is still in flight.
+    done, _ = await asyncio.wait([worker], timeout=max(deadline - time.monotonic() - 1.0, 0.1))
+    if not done:
+        worker.cancel()
+    # Every wait here is bounded: a task that does not end on its cancel must cost a
+    # warning, not the pod's whole grace period.
+    _, lingering = await asyncio.wait(
+        [worker, *helpers], timeout=max(deadline - time.monotonic() - 0.5, 0.1)
+    )
+    for task in lingering:
+        log.warning("%s did not stop in time; leaving it behind", task.get_name())
+
+
+def exit_past_stuck_threads(code: int, wait: float = 1.0) -> None:
+    """Leave at once, with ``code``, if a worker thread is still stuck after ``wait`` s.
+
+    Python joins non-daemon threads at exit. A write to a database that hangs (it accepted
+    the connection and stopped answering) never returns, so the process would never end and
+    the pod would be killed at the end of its grace period. The write's batch is already in
+    the spool by now, so there is nothing left to wait for.
+    """
+    deadline = time.monotonic() + wait
+    stuck = []
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread.daemon:
+            continue
+        thread.join(max(deadline - time.monotonic(), 0.0))
+        if thread.is_alive():
+            stuck.append(thread.name)
+    if stuck:
+        log.warning("exiting with %s still blocked (its batch is in the spool)", ", ".join(stuck))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def main(config: MonitorConfig) -> int:
@@ -224,6 +259,8 @@ def main(config: MonitorConfig) -> int:
     try:
         import uvloop  # noqa: PLC0415 - optional speed-up
 
-        return uvloop.run(run_sidecar(config))
+        code = uvloop.run(run_sidecar(config))
     except ImportError:
-        return asyncio.run(run_sidecar(config))
+        code = asyncio.run(run_sidecar(config))
+    exit_past_stuck_threads(code)
+    return code

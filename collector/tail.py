@@ -29,13 +29,21 @@ from typing import IO, Any
 from aiohttp import web
 
 from collector.capture import Exchange
-from collector.sidecar import Stopper, admin_app, assemble, split_address
+from collector.sidecar import (
+    Stopper,
+    admin_app,
+    assemble,
+    exit_past_stuck_threads,
+    split_address,
+)
 from monitor.config import ModelConfig, MonitorConfig
 from monitor.logs import setup_logging
 
 log = logging.getLogger("modeltap.tail")
 
 _BATCH_LINES = 500
+# A replay stuck on a hung sink is left behind after this long; its batch stays spooled.
+_REPLAY_STOP = 5.0
 Line = tuple[int, int, bytes]  # (inode, offset, the line with its newline)
 
 
@@ -260,7 +268,7 @@ async def run_tail(
     finally:
         parts.pipeline.stop()
         replay.cancel()
-        await asyncio.gather(replay, return_exceptions=True)
+        await asyncio.wait([replay], timeout=_REPLAY_STOP)
         reader.close()
         await admin.cleanup()
         await parts.sink.close()
@@ -270,4 +278,6 @@ async def run_tail(
 def main(config: MonitorConfig) -> int:
     """Run tail mode; logs go to stderr."""
     setup_logging()
-    return asyncio.run(run_tail(config))
+    code = asyncio.run(run_tail(config))
+    exit_past_stuck_threads(code)
+    return code

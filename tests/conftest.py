@@ -75,6 +75,7 @@ class PrivatePostgres:
 
     def __init__(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="modeltap-pg-"))
+        self.frozen = False
         self.port = _free_port()
         if os.geteuid() == 0:
             shutil.chown(self.directory, "postgres", "postgres")
@@ -126,7 +127,35 @@ class PrivatePostgres:
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.directory / "data"), "-m", mode, "-w", "stop")
 
+    def _processes(self) -> list[int]:
+        """The postmaster and its children (backends, checkpointer, …)."""
+        postmaster = int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # After the command name's ")": state, then the parent's pid.
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    def freeze(self) -> None:
+        """SIGSTOP every process of the cluster: a database that hangs rather than refuses,
+        so connections stay open and writes wait for an answer that does not come."""
+        for pid in self._processes():
+            with contextlib.suppress(ProcessLookupError):  # a backend that just ended
+                os.kill(pid, signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        for pid in self._processes():
+            with contextlib.suppress(ProcessLookupError):  # a backend that just ended
+                os.kill(pid, signal.SIGCONT)
+        self.frozen = False
+
     def destroy(self) -> None:
+        if self.frozen:
+            with contextlib.suppress(OSError):
+                self.thaw()
         with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
         shutil.rmtree(self.directory, ignore_errors=True)

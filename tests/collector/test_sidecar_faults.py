@@ -200,6 +200,44 @@ def test_a_restart_replays_what_the_last_run_spooled(
     assert second.stop() == 0
 
 
+def test_a_hung_database_blocks_neither_callers_nor_the_exit(
+    tmp_path: Path,
+    model_server: str,
+    private_postgres: PrivatePostgres,
+) -> None:
+    options = {"sidecar": {"sink_timeout": "500ms", "shutdown_grace": "3s"}}
+    first = SidecarProcess(tmp_path, model_server, private_postgres.url, options).start()
+    before = send(first.port, 20)
+    wait_for(lambda: set(before) <= set(stored_ids(private_postgres)), 15, "first events")
+
+    private_postgres.freeze()
+    try:
+        during = send(first.port, 50)  # answered while every write hangs
+        wait_for(lambda: first.metric("modeltap_capture_spool_bytes") > 0, 10, "spooling")
+        # A write stuck on the hung server holds the sink's thread; the process must not
+        # wait for it at exit (the pod would be killed at the end of its grace period).
+        assert first.stop(timeout=20) == 0
+    finally:
+        private_postgres.thaw()
+    assert list(first.spool.glob("*.jsonl")), "the events should wait on disk"
+    said = first.log.read_text()
+    assert "failed (no answer within 0.5s); spooling to disk" in said
+    assert "exiting with modeltap-sink_0 still blocked" in said
+
+    second = SidecarProcess(
+        tmp_path,
+        model_server,
+        private_postgres.url,
+        options,
+        port=free_port(),
+        metrics_port=free_port(),
+    ).start()
+    everything = set(before) | set(during)
+    wait_for(lambda: everything <= set(stored_ids(private_postgres)), 30, "replay after thaw")
+    assert max(stored_ids(private_postgres)[i] for i in everything) == 1
+    assert second.stop() == 0
+
+
 def test_metrics_pass_promtool_and_readiness_follows_the_upstream(
     tmp_path: Path, model_server: str
 ) -> None:
