@@ -25,8 +25,11 @@ import yaml
 from rich.console import Console
 from rich.progress import Progress
 
+from monitor.errors import ModeltapError
+
 MODEL = "churn"
 PLANS = ("basic", "pro", "enterprise")
+_STOP_WAIT = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +145,13 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited; see {log}")
+            raise ModeltapError(f"the demo's {log.stem} exited at start-up; see {log}")
         try:
             with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - our own http URL
                 return
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
-    raise RuntimeError(f"{url} did not get ready in 30 s; see {log}")
+    raise ModeltapError(f"the demo's {log.stem} did not get ready in 30 s; see {log}")
 
 
 def run_live(
@@ -182,7 +185,13 @@ def run_live(
         with urllib.request.urlopen(metrics) as response:
             exposition = response.read().decode()
         sidecar.send_signal(signal.SIGTERM)
-        code = sidecar.wait(60)
+        try:
+            code = sidecar.wait(_STOP_WAIT)
+        except subprocess.TimeoutExpired:
+            raise ModeltapError(
+                f"the sidecar did not exit within {_STOP_WAIT} s of SIGTERM (its grace period "
+                f"is 25 s); see {logs[1]}"
+            ) from None
     finally:
         for process in (sidecar, model):
             if process.poll() is None:
