@@ -170,7 +170,10 @@ async def run_sidecar(
         max_field_size=_HEADER_LIMIT,
     )
     data = web.ServerRunner(server, shutdown_timeout=max(grace - 2.0, 1.0))
-    admin = web.AppRunner(admin_app(parts.registry, lambda: upstream_ok), access_log=None)
+    # Scrapes and probes are quick; the default 60 s wait for them would outlast the grace.
+    admin = web.AppRunner(
+        admin_app(parts.registry, lambda: upstream_ok), access_log=None, shutdown_timeout=1.0
+    )
     for runner, address in ((data, settings.listen), (admin, settings.metrics_listen)):
         await runner.setup()
         host, port = split_address(address)
@@ -199,7 +202,11 @@ async def run_sidecar(
     log.info("stopped with %d batch(es) spooled", parts.spool.pending)
     await admin.cleanup()
     parts.pool.close()
-    await parts.sink.close()
+    try:
+        async with asyncio.timeout(max(deadline - time.monotonic(), 1.0)):
+            await parts.sink.close()
+    except TimeoutError:
+        log.warning("the sink %s did not close in time", parts.sink.name)
     return 0
 
 

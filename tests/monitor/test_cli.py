@@ -128,7 +128,13 @@ def test_demo_runs_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
             "20",
         ],
     )
-    assert result.exit_code == 0, result.output
+    # The processes' logs go with a failure: on CI they are gone once the run ends.
+    logs = "".join(
+        f"\n--- {log.name} ---\n" + "\n".join(log.read_text().splitlines()[-30:])
+        for log in (tmp_path / "sidecar.log", tmp_path / "model.log")
+        if log.exists()
+    )
+    assert result.exit_code == 0, result.output + logs
     assert "ignored as duplicates" in result.output
     assert (tmp_path / "demo.db").exists()
     assert "churn: history per 30 minutes" in result.output
