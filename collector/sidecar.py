@@ -35,6 +35,8 @@ from monitor.logs import setup_logging
 log = logging.getLogger("modeltap.sidecar")
 
 _HEADER_LIMIT = 64 * 1024  # model servers see long query strings and large headers
+# The shutdown's own waits end within the grace period; the exit guard fires this much later.
+_GUARD_MARGIN = 5.0
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -44,15 +46,22 @@ def split_address(address: str) -> tuple[str, int]:
 
 @dataclass
 class Stopper:
-    """Turns SIGTERM/SIGINT into a warm stop, and a second one into a hurried stop."""
+    """Turns SIGTERM/SIGINT into a warm stop, and a second one into a hurried stop.
+
+    With ``guard_after`` (the process's own entry points set it), the first stop also arms
+    :func:`arm_exit_guard`, so the process is gone that many seconds later whatever happens.
+    """
 
     requested: asyncio.Event = field(default_factory=asyncio.Event)
     hurried: bool = False
+    guard_after: float | None = None
 
     def __call__(self) -> None:
         if self.requested.is_set():
             self.hurried = True
             log.warning("second stop signal: spooling the queue and exiting now")
+        elif self.guard_after is not None:
+            arm_exit_guard(self.guard_after)
         self.requested.set()
 
 
@@ -233,6 +242,31 @@ async def _stop_tasks(
         log.warning("%s did not stop in time; leaving it behind", task.get_name())
 
 
+def arm_exit_guard(seconds: float) -> threading.Timer:
+    """Leave with code 1 if the process is still stopping ``seconds`` from now.
+
+    Every wait in the shutdown is bounded, so this should never fire. It is the backstop
+    that turns a mistake in that promise into one log line and an exit, rather than a pod
+    that hangs in Terminating until the kubelet kills it without a word.
+    """
+
+    def overran() -> None:
+        log.error("still stopping %.0fs after the stop signal; exiting now", seconds)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(1)
+
+    guard = threading.Timer(seconds, overran)
+    guard.daemon = True  # must not itself keep the process alive
+    guard.start()
+    return guard
+
+
+def guarded_stopper(config: MonitorConfig) -> Stopper:
+    """The stopper of a `monitor sidecar` process: exit guaranteed after the grace period."""
+    return Stopper(guard_after=config.sidecar.shutdown_grace.total_seconds() + _GUARD_MARGIN)
+
+
 def exit_past_stuck_threads(code: int, wait: float = 1.0) -> None:
     """Leave at once, with ``code``, if a worker thread is still stuck after ``wait`` s.
 
@@ -266,8 +300,8 @@ def main(config: MonitorConfig) -> int:
     try:
         import uvloop  # noqa: PLC0415 - optional speed-up
 
-        code = uvloop.run(run_sidecar(config))
+        code = uvloop.run(run_sidecar(config, stopper=guarded_stopper(config)))
     except ImportError:
-        code = asyncio.run(run_sidecar(config))
+        code = asyncio.run(run_sidecar(config, stopper=guarded_stopper(config)))
     exit_past_stuck_threads(code)
     return code

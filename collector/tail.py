@@ -34,6 +34,7 @@ from collector.sidecar import (
     admin_app,
     assemble,
     exit_past_stuck_threads,
+    guarded_stopper,
     split_address,
 )
 from monitor.config import ModelConfig, MonitorConfig
@@ -280,6 +281,6 @@ async def run_tail(
 def main(config: MonitorConfig) -> int:
     """Run tail mode; logs go to stderr."""
     setup_logging()
-    code = asyncio.run(run_tail(config))
+    code = asyncio.run(run_tail(config, stopper=guarded_stopper(config)))
     exit_past_stuck_threads(code)
     return code

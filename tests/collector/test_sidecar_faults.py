@@ -8,6 +8,7 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -272,3 +273,21 @@ def _status(url: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def test_the_exit_guard_ends_a_shutdown_that_overruns() -> None:
+    # Every shutdown wait is bounded; the guard is the backstop should one not be. Armed by
+    # the first stop signal only when the entry point asks for it.
+    script = (
+        "import logging, time\n"
+        "from collector.sidecar import Stopper\n"
+        "logging.basicConfig(format='%(message)s')\n"
+        "Stopper()()\n"  # no guard asked for: this one must not end the process
+        "Stopper(guard_after=1.0)()\n"
+        "time.sleep(60)\n"
+    )
+    ended = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, timeout=30, check=False
+    )
+    assert ended.returncode == 1
+    assert ended.stderr.decode().strip() == "still stopping 1s after the stop signal; exiting now"
