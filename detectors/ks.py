@@ -12,7 +12,8 @@ larger sample scipy computes the exact distribution (falling back to the asympto
 when that fails); the result is then whatever ``ks_2samp`` itself returns, since at those
 sizes its cost is the exact distribution, not the sorting. Above it, scipy uses
 ``kstwo.sf(D, round(m*n/(m+n)))`` (scipy/stats/_stats_py.py, ``ks_2samp``), which is
-reproduced here on the fast statistic.
+reproduced here on the fast statistic, with the series behind drifted windows' p-values
+summed vectorised (:func:`kstwo_sf`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from detectors.samples import FloatArray, IntArray
 
@@ -87,9 +88,39 @@ def ks_2samp_sorted(reference_sorted: FloatArray, current_sorted: FloatArray) ->
         return _scipy_auto(reference_sorted, current_sorted)
     statistic = ks_statistic(reference_sorted, current_sorted)
     larger, smaller = max(float(n1), float(n2)), min(float(n1), float(n2))
-    effective = larger * smaller / (larger + smaller)
-    pvalue = float(np.clip(stats.kstwo.sf(statistic, np.round(effective)), 0, 1))
-    return KsResult(statistic, pvalue, "asymp")
+    effective = int(np.round(larger * smaller / (larger + smaller)))
+    return KsResult(statistic, kstwo_sf(statistic, effective), "asymp")
+
+
+def kstwo_sf(statistic: float, n: int) -> float:
+    """``scipy.stats.kstwo.sf(statistic, n)`` clipped to [0, 1], its slowest branch vectorised.
+
+    For ``n > 140`` and ``2.2 <= n D² < 370`` scipy's survival function is ``2 smirnov(n, D)``
+    (``_kolmogn`` in scipy/stats/_ksstats.py), and ``scipy.special.smirnov`` adds up the
+    Birnbaum-Tingey series one term at a time in extended precision: 66 ms at n = 90,909,
+    which is a drifted window's typical D, and more than the whole statistic. The same series
+    summed in log space with numpy takes about 4 ms and agrees with scipy to 1e-9 relative
+    up to n = 10⁶ (checked on a grid in tests/detectors/test_ks.py). Every other case is
+    scipy's own.
+
+    >>> bool(abs(kstwo_sf(0.02, 90_909) / stats.kstwo.sf(0.02, 90_909) - 1) < 1e-9)
+    True
+    """
+    tail = n * statistic * statistic
+    if n > 140 and 1.0 < n * statistic < n - 1 and statistic < 0.5 and 2.2 <= tail < 370.0:
+        return float(np.clip(2.0 * _smirnov(n, statistic), 0.0, 1.0))
+    return float(np.clip(stats.kstwo.sf(statistic, n), 0.0, 1.0))
+
+
+def _smirnov(n: int, x: float) -> float:
+    """P(D⁺ₙ >= x) = x Σ_{j=0}^{⌊n(1-x)⌋} C(n, j) (x + j/n)^(j-1) (1 - x - j/n)^(n-j)."""
+    j = np.arange(0, np.floor(n * (1.0 - x)) + 1.0)
+    u = x + j / n
+    j, u = j[u < 1.0], u[u < 1.0]  # a term with x + j/n = 1 is zero
+    log_binomial = -np.log(n + 1.0) - special.betaln(n - j + 1.0, j + 1.0)
+    log_terms = log_binomial + (j - 1.0) * np.log(u) + (n - j) * np.log1p(-u)
+    top = float(log_terms.max())
+    return float(x * np.exp(top) * np.exp(log_terms - top).sum())
 
 
 def _scipy_auto(reference: FloatArray, current: FloatArray) -> KsResult:

@@ -11,7 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from detectors.ks import MAX_EXACT_N, KsResult, ks_2samp_sorted, ks_statistic, merged_counts
+from detectors.ks import (
+    MAX_EXACT_N,
+    KsResult,
+    ks_2samp_sorted,
+    ks_statistic,
+    kstwo_sf,
+    merged_counts,
+)
 from detectors.samples import FloatArray
 
 TOLERANCE = 1e-9
@@ -116,3 +123,15 @@ def test_scipy_falling_back_to_asymp_is_followed_and_reported() -> None:
     ours = ks_2samp_sorted(a, b)
     assert (ours.statistic, ours.pvalue) == (float(expected.statistic), float(expected.pvalue))
     assert ours.method == "asymp"
+
+
+@pytest.mark.parametrize("n", [141, 1_000, 10_001, 90_909, 500_000, 1_000_000])
+def test_kstwo_sf_equals_scipy_across_its_branches(n: int) -> None:
+    # n D² from far below the vectorised branch (2.2 <= n D² < 370) to past its end, where
+    # scipy answers 0; near the branch's edges on both sides, too.
+    tails = [0.01, 0.5, 2.19, 2.2, 2.21, 3.0, 10.0, 50.0, 200.0, 369.9, 370.0, 500.0]
+    for tail in tails:
+        statistic = float(np.sqrt(tail / n))
+        expected = float(np.clip(stats.kstwo.sf(statistic, n), 0, 1))
+        ours = kstwo_sf(statistic, n)
+        assert ours == pytest.approx(expected, rel=1e-9, abs=1e-300), (n, tail)
