@@ -88,6 +88,13 @@ def admin_app(metrics_registry: CollectorRegistry, ready: Callable[[], bool]) ->
     return app
 
 
+def admin_runner(metrics_registry: CollectorRegistry, ready: Callable[[], bool]) -> web.AppRunner:
+    """The runner for :func:`admin_app`, quick to stop."""
+    # Scrapes and probes are quick; aiohttp's default 60 s wait for them would outlast the
+    # shutdown grace.
+    return web.AppRunner(admin_app(metrics_registry, ready), access_log=None, shutdown_timeout=1.0)
+
+
 @dataclass
 class Parts:
     """The sidecar's pieces, built from the configuration and wired together."""
@@ -179,10 +186,7 @@ async def run_sidecar(
         max_field_size=_HEADER_LIMIT,
     )
     data = web.ServerRunner(server, shutdown_timeout=max(grace - 2.0, 1.0))
-    # Scrapes and probes are quick; the default 60 s wait for them would outlast the grace.
-    admin = web.AppRunner(
-        admin_app(parts.registry, lambda: upstream_ok), access_log=None, shutdown_timeout=1.0
-    )
+    admin = admin_runner(parts.registry, lambda: upstream_ok)
     for runner, address in ((data, settings.listen), (admin, settings.metrics_listen)):
         await runner.setup()
         host, port = split_address(address)

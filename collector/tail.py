@@ -31,7 +31,7 @@ from aiohttp import web
 from collector.capture import Exchange
 from collector.sidecar import (
     Stopper,
-    admin_app,
+    admin_runner,
     assemble,
     exit_past_stuck_threads,
     guarded_stopper,
@@ -248,9 +248,7 @@ async def run_tail(
     reader = LineReader(settings.tail, load_position(state))
     names = [model.name for model in config.models]
     model = settings.model or (names[0] if len(names) == 1 else "default")
-    admin = web.AppRunner(
-        admin_app(parts.registry, settings.tail.exists), access_log=None, shutdown_timeout=1.0
-    )
+    admin = admin_runner(parts.registry, settings.tail.exists)
     await admin.setup()
     await web.TCPSite(admin, *split_address(settings.metrics_listen)).start()
     replay = asyncio.create_task(parts.pipeline.replay())
