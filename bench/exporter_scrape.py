@@ -124,6 +124,12 @@ def run(url: str, windows: int, repeat: int) -> None:
         runs += len(window_runs(index))
         if index + 1 not in checkpoints:
             continue
+        # Hours of uptime pass here in seconds, faster than PostgreSQL's autovacuum (a round
+        # a minute) can follow; over real hours it has analysed the tables many times. Left
+        # without statistics, PostgreSQL scans the whole results table on every scrape.
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE detector_results")
+            connection.exec_driver_sql("ANALYZE detector_runs")
         now = T0 + (index + 1) * WINDOW + timedelta(minutes=1)
         registry = CollectorRegistry()
         registry.register(ResultsCollector(store, plan, partial(_at, now)))
@@ -132,13 +138,14 @@ def run(url: str, windows: int, repeat: int) -> None:
         baseline = static_registry(text)
         scrape = timed(partial(generate_latest, registry), repeat)
         static = timed(partial(generate_latest, baseline), repeat)
-        first = first or scrape
+        if first is None and (index + 1) * WINDOW >= plan.lookback:
+            first = scrape  # the lookback is full from here on: the scrape should stay put
         print(f"{index + 1:>7}h {rows:>12,} {runs:>9,} {series:>7,} {scrape:>10.1f} "
               f"{static:>10.1f} {scrape / static:>5.1f}x")  # fmt: skip
     store.close()
     if first is not None:
-        print(f"\ngoal: a scrape of ~2000 series within 50 ms, flat over uptime; last/first "
-              f"scrape: {scrape / first:.2f}")  # fmt: skip
+        print(f"\ngoal: a scrape of ~2000 series within 50 ms, flat over uptime; last scrape / "
+              f"first with the lookback ({plan.lookback}) full: {scrape / first:.2f}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

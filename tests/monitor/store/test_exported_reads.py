@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import event
 
 from monitor.schema import DetectorResult, DetectorRun
 from monitor.store import SqlStore
@@ -78,3 +81,34 @@ def test_latest_values_carry_the_deciding_test_and_the_ab_baseline(store: SqlSto
     assert (found["prediction_drift"].test, found["prediction_drift"].baseline) == ("psi", "")
     assert (found["ab_accuracy"].baseline, found["ab_accuracy"].alert) == ("v0", False)
     assert found["prediction_drift"].alert is True
+
+
+def test_latest_values_read_recent_windows_through_the_window_end_index(store: SqlStore) -> None:
+    """A scrape costs what the lookback holds, not what the results table has piled up.
+
+    SQLite used to walk its whole primary key for the ranking; the plan of the statement
+    the store sends must read detector_results through the window_end index instead.
+    """
+    store.upsert_results(
+        [result(hour, 0.1, feature=f"f{n:02d}") for hour in range(60) for n in range(40)]
+    )
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE detector_results")
+    sent: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", keep)
+    try:
+        latest = store.latest_values(T0 + 58 * HOUR)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", keep)
+    assert len(latest) == 40
+    statement, parameters = next((s, p) for s, p in sent if "detector_results" in s)
+    explain = "EXPLAIN QUERY PLAN " if store.engine.dialect.name == "sqlite" else "EXPLAIN "
+    with store.engine.connect() as connection:
+        plan = "\n".join(
+            str(row[-1]) for row in connection.exec_driver_sql(explain + statement, parameters)
+        )
+    assert "ix_detector_results_window_end" in plan, plan
