@@ -92,7 +92,7 @@ requests = Table(
     Column("error", String(64)),
     Column("capture_note", Text),
     PrimaryKeyConstraint("event_id", "ts"),
-    Index(None, "model", "version", "ts"),
+    Index(None, "model", "ts"),
     postgresql_partition_by="RANGE (ts)",
 )
 
@@ -111,7 +111,7 @@ predictions = Table(
     Column("prediction", json_type()),
     Column("score", Float),
     PrimaryKeyConstraint("event_id", "row_index", "ts"),
-    Index(None, "model", "version", "ts"),
+    Index(None, "model", "ts"),
     Index(None, "label_key"),
     postgresql_partition_by="RANGE (ts)",
 )

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
 
 from monitor.schema import DetectorRun, EventBatch, WindowRecord
 from monitor.store import SqlStore
@@ -193,3 +198,41 @@ def test_job_locks_are_exclusive_across_connections_on_postgres(store: SqlStore)
             assert other
     with store.detector_lock("churn", "drift") as again:
         assert again
+
+
+def test_window_reads_are_bounded_by_time_in_the_index_on_sqlite(tmp_path: Path) -> None:
+    """A window's read costs the window, not the model's whole history.
+
+    PostgreSQL also bounds it by the day's partition; SQLite has only the index, which must
+    narrow on model and time together for every read a detector makes of the event tables.
+    """
+    store = SqlStore.open(f"sqlite:///{tmp_path / 'store.db'}", migrate=True)
+    store.write(events(range(50)))
+    sent: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if re.search(r"\bFROM (requests|predictions)\b", statement):
+            sent.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", keep)
+    start, end = T0, T0 + HOUR
+    store.read_rows("churn", start, end, numerical=["age"], categorical=["plan"], with_labels=True)
+    store.read_serving("churn", start, end)
+    store.type_violations("churn", start, end, {"age": "numerical"})
+    store.event_counts("churn", start, end, timedelta(minutes=5))
+    store.read_requests("churn", start, end, version="v1")
+    store.read_predictions("churn", start, end)
+    store.versions("churn", start, end)
+    event.remove(store.engine, "before_cursor_execute", keep)
+    assert len(sent) == 8  # event_counts reads both tables
+    with store.engine.connect() as connection:
+        for statement, parameters in sent:
+            plan = " | ".join(
+                str(row[-1])
+                for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            )
+            assert re.search(r"USING (COVERING )?INDEX ix_\w+_model_ts \(model=\? AND ts>", plan), (
+                statement,
+                plan,
+            )
+    store.close()
