@@ -8,7 +8,7 @@ when asked for, is a filter on the window's few rows.
 
 On PostgreSQL the index is built on every existing partition during the upgrade, which
 holds a lock on the event tables while it runs: upgrade when writes can wait (the sidecar
-spools meanwhile, `monitor collect` retries).
+spools meanwhile; `monitor collect` waits, and its redelivery is harmless).
 
 Revision ID: 0005
 Revises: 0004
