@@ -31,6 +31,8 @@ def demo_config(hours: int) -> MonitorConfig:
                         {"name": "tenure_months", "type": "numerical"},
                         {"name": "plan", "type": "categorical"},
                     ],
+                    # The history's accuracy is ~69% until the drift, ~35% after it.
+                    "thresholds": {"accuracy_min": 0.6},
                 }
             ],
             "detectors": {"window": "1h", "label_horizon": f"{hours + 1}h"},

@@ -150,6 +150,10 @@ def test_demo_runs_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
     age = [line for line in lines if "feature_drift" in line and " age " in line]
     assert age
     assert all("ALERT" in line for line in age)
+    # Late labels show what the drift did to the model: accuracy fell below its floor.
+    accuracy = [line for line in lines if "│ accuracy " in line]
+    assert accuracy
+    assert all("0.6" in line and "ALERT" in line for line in accuracy)
     # ...and the exporter shows it the way Prometheus will scrape it.
     drifted = 'modeltap_feature_drifted{feature="age",model="churn",version="v1"} 1.0'
     assert drifted in [line.strip() for line in lines]
