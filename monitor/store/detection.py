@@ -34,6 +34,8 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.expression import UnaryExpression
 
 from monitor.errors import InputError
 from monitor.store.tables import labels, predictions, requests
@@ -320,20 +322,35 @@ def labelled_statement(
     earliest: datetime,
     seconds: int,
 ) -> Any:
+    """Windows (bucket keys) holding predictions whose labels arrived in (since, until]."""
     key = bucket(postgres, predictions.c.ts, seconds).label("bucket")
+    model_column, ts_column = predictions.c.model, predictions.c.ts
+    if not postgres:
+        # The labels that arrived since the last run are few; the model's predictions over
+        # the label horizon are many. Without statistics SQLite starts from the predictions
+        # (or, worse, looks each label up through the (model, ts) index), scanning the whole
+        # horizon every run. A unary + keeps these two terms out of index choice, so it goes
+        # labels by arrival time, then each prediction by its label key. PostgreSQL
+        # chooses by statistics.
+        model_column, ts_column = _unindexed(model_column), _unindexed(ts_column)
     return (
         select(key)
         .distinct()
         .select_from(predictions.join(labels, labels.c.label_key == predictions.c.label_key))
         .where(
             and_(
-                predictions.c.model == model,
-                predictions.c.ts >= earliest,
+                model_column == model,
+                ts_column >= earliest,
                 labels.c.received_at > since,
                 labels.c.received_at <= until,
             )
         )
     )
+
+
+def _unindexed(column: Any) -> Any:
+    """``+column``: the same value, which SQLite will not look up through an index."""
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
 
 
 def bucket_start(value: Any, seconds: int) -> datetime:

@@ -236,3 +236,37 @@ def test_window_reads_are_bounded_by_time_in_the_index_on_sqlite(tmp_path: Path)
                 plan,
             )
     store.close()
+
+
+def test_newly_labelled_windows_start_from_the_new_labels_on_sqlite(tmp_path: Path) -> None:
+    """Each run asks which windows got labels since the last one: a handful of labels.
+
+    SQLite must walk those labels by arrival and look each prediction up by its label key,
+    not scan the model's predictions over the whole label horizon.
+    """
+    store = SqlStore.open(f"sqlite:///{tmp_path / 'store.db'}", migrate=True)
+    batch = events(range(20))
+    store.write(replace(batch, labels=[label(n, 1, at=T0 + HOUR) for n in range(5)]))
+    sent: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "JOIN labels" in statement:
+            sent.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", keep)
+    found = store.labelled_windows(
+        "churn", since=T0, until=T0 + 2 * HOUR, earliest=T0 - 7 * 24 * HOUR, window=HOUR
+    )
+    event.remove(store.engine, "before_cursor_execute", keep)
+    assert found == [T0]
+    [(statement, parameters)] = sent
+    with store.engine.connect() as connection:
+        plan = [
+            str(row[-1])
+            for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+        ]
+    assert plan[:2] == [
+        "SEARCH labels USING INDEX ix_labels_received_at (received_at>? AND received_at<?)",
+        "SEARCH predictions USING INDEX ix_predictions_label_key (label_key=?)",
+    ], plan
+    store.close()
