@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+from monitor.store import SqlStore
 from monitor.store.engine import make_engine
 from monitor.store.migrate import current_revision, head_revision, upgrade
 from monitor.store.tables import metadata
+from tests.monitor.store.factories import T0, events
 
 
 def test_upgrade_reaches_head_and_matches_the_declared_tables(store_url: str) -> None:
@@ -28,4 +32,20 @@ def test_upgrade_is_idempotent(store_url: str) -> None:
     assert upgrade(engine) == (head_revision(), head_revision())
     tables = set(inspect(engine).get_table_names())
     assert {"requests", "predictions", "labels", "reference_profiles", "detector_results"} <= tables
+    engine.dispose()
+
+
+def test_an_existing_store_keeps_its_events_through_the_index_move(store_url: str) -> None:
+    """0005 swaps the event tables' (model, version, ts) index for (model, ts) under data."""
+    engine = make_engine(store_url)
+    upgrade(engine, "0004")
+    store = SqlStore(engine)
+    store.write(events(range(30)))
+    assert upgrade(engine) == ("0004", head_revision())
+    for table in ("requests", "predictions"):
+        names = {index["name"] for index in inspect(engine).get_indexes(table)}
+        assert f"ix_{table}_model_ts" in names
+        assert f"ix_{table}_model_version_ts" not in names
+    rows = store.read_rows("churn", T0, T0 + timedelta(minutes=1), numerical=["age"])
+    assert list(rows["feature:age"]) == [30.0 + n for n in range(30)]
     engine.dispose()
