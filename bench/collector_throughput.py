@@ -2,8 +2,8 @@
 
 1. End to end: events already on a Kafka topic, `Collector` (the code behind
    `monitor collect`) moving them into a fresh PostgreSQL database; events/s.
-2. The store's write path (COPY into a staging table + one INSERT … ON CONFLICT) against
-   plain SQLAlchemy executemany of the same rows into the same kind of tables.
+2. The store's write path (COPY, straight into the table while the batch is new) against
+   psycopg's and SQLAlchemy's executemany of the same rows into the same kind of tables.
 3. The sidecar's enqueue cost per captured request: recording metrics and offering the
    exchange to the capture queue, timed call by call (p50/p99).
 
@@ -41,9 +41,11 @@ import yaml
 from kafka import KafkaConsumer, KafkaProducer
 from prometheus_client import CollectorRegistry
 from psycopg.types.json import Jsonb
-from sqlalchemy import make_url
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.scratch import scratch_database
 from collector.capture import Capturer, Exchange
 from collector.kafka import client_settings, ensure_topics, from_message, to_message
 from collector.metrics import SidecarMetrics
@@ -87,26 +89,11 @@ def event(n: int) -> CapturedEvent:
     return CapturedEvent(request, (row,))
 
 
-def fresh_database(admin_url: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_url(admin_url).set(drivername="postgresql", database="postgres")
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    admin = make_url(admin_url).set(drivername="postgresql", database="postgres")
-    name = make_url(url).database
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def end_to_end(bootstrap: str, admin_url: str, count: int, processes: int) -> float:
-    """Events/s from a full topic into a fresh database by ``processes`` `monitor collect`s."""
+def end_to_end(bootstrap: str, url: str, count: int, processes: int) -> float:
+    """Events/s from a full topic into the empty database ``url``, by ``processes`` collectors."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    url = fresh_database(admin_url)
-    collect = {"batch_size": 5000, "batch_wait": "200ms"}
+    # Batches of 5000, or smaller for a small run: the rate is timed from the first stored batch.
+    collect = {"batch_size": min(5000, max(100, count // 10)), "batch_wait": "200ms"}
     config: dict[str, Any] = {
         "storage": {"url": url},
         "kafka": {
@@ -171,7 +158,6 @@ def end_to_end(bootstrap: str, admin_url: str, count: int, processes: int) -> fl
             worker.send_signal(signal.SIGTERM)
         for worker in workers:
             worker.wait(60)
-    drop_database(admin_url, url)
     return (count - first) / elapsed
 
 
@@ -220,8 +206,8 @@ def decode_confluent(message: Any) -> tuple[str, Any]:
     return from_message(message.key(), message.value(), pairs)
 
 
-def confluent_end_to_end(bootstrap: str, admin_url: str, count: int) -> float | None:
-    """Events/s into a fresh database by a sketch of the collector on confluent-kafka.
+def confluent_end_to_end(bootstrap: str, url: str, count: int) -> float | None:
+    """Events/s into the empty database ``url`` by a sketch of the collector on confluent-kafka.
 
     The same loop as `Collector.run` without its dead-letter and label handling: batches of
     5000 decoded by the same code, written through the same store on a writer thread while
@@ -233,7 +219,6 @@ def confluent_end_to_end(bootstrap: str, admin_url: str, count: int) -> float | 
     except ImportError:
         return None
     topic = fill_topic(bootstrap, "sketch", count)
-    url = fresh_database(admin_url)
     store = SqlStore.open(url, migrate=True)
     consumer = confluent_consumer(bootstrap, topic, f"{topic}-sketch")
     writer = ThreadPoolExecutor(max_workers=1)
@@ -269,7 +254,6 @@ def confluent_end_to_end(bootstrap: str, admin_url: str, count: int) -> float | 
     writer.shutdown()
     consumer.close()
     store.close()
-    drop_database(admin_url, url)
     return count / elapsed
 
 
@@ -317,71 +301,66 @@ def free_port() -> int:
         return port
 
 
-def write_paths(admin_url: str, count: int) -> dict[str, float]:
-    """Seconds to store ``count`` events by each path, into the same fresh tables.
+def write_paths(url: str, count: int) -> dict[str, float]:
+    """Seconds to store ``count`` events by each path, into the same fresh tables of ``url``.
 
-    fast: the store (COPY + INSERT … SELECT … ON CONFLICT); executemany: psycopg's
-    cursor.executemany of a one-row INSERT … ON CONFLICT (the plain DBAPI way);
+    fast: the store (COPY straight into the table: every batch here is new); executemany:
+    psycopg's cursor.executemany of a one-row INSERT … ON CONFLICT (the plain DBAPI way);
     sqlalchemy: SQLAlchemy Core's executemany, which batches into multi-row VALUES.
     """
     events = [event(n) for n in range(count)]
     request_rows = [_request_row(e.request) for e in events]
     prediction_rows = [_prediction_row(row) for e in events for row in e.predictions]
-    url = fresh_database(admin_url)
     seconds: dict[str, float] = {}
     chunk = 5000
-    try:
-        store = SqlStore.open(url, migrate=True)
-        store.write(EventBatch([events[0].request]))  # create the day's partitions first
+    store = SqlStore.open(url, migrate=True)
+    store.write(EventBatch([events[0].request]))  # create the day's partitions first
 
-        def fresh() -> None:
-            with store.engine.begin() as connection:
-                connection.exec_driver_sql("TRUNCATE requests, predictions")
-
-        fresh()
-        started = time.perf_counter()
-        for first in range(0, count, chunk):
-            part = events[first : first + chunk]
-            store.write(
-                EventBatch([e.request for e in part], [row for e in part for row in e.predictions])
-            )
-        seconds["fast"] = time.perf_counter() - started
-
-        fresh()
-        columns = {table: [c.name for c in table.columns] for table in (requests, predictions)}
-        started = time.perf_counter()
-        with psycopg.connect(url.replace("+psycopg", "")) as raw, raw.cursor() as cur:
-            for table, rows in ((requests, request_rows), (predictions, prediction_rows)):
-                names = columns[table]
-                cur.executemany(
-                    f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
-                    f"({', '.join(['%s'] * len(names))}) ON CONFLICT DO NOTHING",
-                    [
-                        tuple(
-                            Jsonb(row[n]) if n in ("features", "prediction") else row[n]
-                            for n in names
-                        )
-                        for row in rows
-                    ],
-                )
-        seconds["executemany"] = time.perf_counter() - started
-
-        fresh()
-        started = time.perf_counter()
+    def fresh() -> None:
         with store.engine.begin() as connection:
-            for first in range(0, count, chunk):
-                connection.execute(
-                    pg_insert(requests).on_conflict_do_nothing(),
-                    request_rows[first : first + chunk],
-                )
-                connection.execute(
-                    pg_insert(predictions).on_conflict_do_nothing(),
-                    prediction_rows[first : first + chunk],
-                )
-        seconds["sqlalchemy"] = time.perf_counter() - started
-        store.close()
-    finally:
-        drop_database(admin_url, url)
+            connection.exec_driver_sql("TRUNCATE requests, predictions")
+
+    fresh()
+    started = time.perf_counter()
+    for first in range(0, count, chunk):
+        part = events[first : first + chunk]
+        store.write(
+            EventBatch([e.request for e in part], [row for e in part for row in e.predictions])
+        )
+    seconds["fast"] = time.perf_counter() - started
+
+    fresh()
+    columns = {table: [c.name for c in table.columns] for table in (requests, predictions)}
+    started = time.perf_counter()
+    with psycopg.connect(url.replace("+psycopg", "")) as raw, raw.cursor() as cur:
+        for table, rows in ((requests, request_rows), (predictions, prediction_rows)):
+            names = columns[table]
+            cur.executemany(
+                f"INSERT INTO {table.name} ({', '.join(names)}) VALUES "
+                f"({', '.join(['%s'] * len(names))}) ON CONFLICT DO NOTHING",
+                [
+                    tuple(
+                        Jsonb(row[n]) if n in ("features", "prediction") else row[n] for n in names
+                    )
+                    for row in rows
+                ],
+            )
+    seconds["executemany"] = time.perf_counter() - started
+
+    fresh()
+    started = time.perf_counter()
+    with store.engine.begin() as connection:
+        for first in range(0, count, chunk):
+            connection.execute(
+                pg_insert(requests).on_conflict_do_nothing(),
+                request_rows[first : first + chunk],
+            )
+            connection.execute(
+                pg_insert(predictions).on_conflict_do_nothing(),
+                prediction_rows[first : first + chunk],
+            )
+    seconds["sqlalchemy"] = time.perf_counter() - started
+    store.close()
     return seconds
 
 
@@ -501,11 +480,15 @@ def main() -> None:
             "start the services and source .state/services.env first (scripts/services.sh start)"
         )
 
-    one = end_to_end(bootstrap, admin_url, count, processes=1)
-    two = end_to_end(bootstrap, admin_url, count, processes=2)
-    sketch = confluent_end_to_end(bootstrap, admin_url, count)
+    with scratch_database(admin_url) as url:
+        one = end_to_end(bootstrap, url, count, processes=1)
+    with scratch_database(admin_url) as url:
+        two = end_to_end(bootstrap, url, count, processes=2)
+    with scratch_database(admin_url) as url:
+        sketch = confluent_end_to_end(bootstrap, url, count)
     ours, theirs = consume_only(bootstrap, count)
-    paths = write_paths(admin_url, min(count, 50_000))
+    with scratch_database(admin_url) as url:
+        paths = write_paths(url, min(count, 50_000))
     offer_p50, offer_p99, path_p50, path_p99 = enqueue_cost(20_000 if arguments.quick else 200_000)
     written = min(count, 50_000)
     print(f"collector throughput ({count} events; 1 request + 1 prediction row each)")

@@ -16,18 +16,17 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-import psycopg
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
-from sqlalchemy import make_url
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.scratch import scratch_store
 from exporters.collector import ResultsCollector
 from exporters.source import FAMILIES, ExportPlan
 from monitor.schema import DetectorResult, DetectorRun
@@ -161,23 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 3 windows, 3 scrapes")
     args = parser.parse_args(argv)
     windows, repeat = (3, 3) if args.quick else (args.windows, args.repeat)
-    if args.sqlite or not args.postgres:
-        with tempfile.TemporaryDirectory() as directory:
-            print(f"SQLite, {windows} windows of 1 h, {repeat} scrapes each")
-            run(f"sqlite:///{Path(directory) / 'bench.db'}", windows, repeat)
-        return 0
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_url(args.postgres).set(drivername="postgresql", database="postgres")
-    conninfo = admin.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        print(f"PostgreSQL, {windows} windows of 1 h, {repeat} scrapes each")
-        run(make_url(args.postgres).set(database=name).render_as_string(hide_password=False),
-            windows, repeat)  # fmt: skip
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_store(None if args.sqlite else args.postgres) as (database, url):
+        print(f"{database}, {windows} windows of 1 h, {repeat} scrapes each")
+        run(url, windows, repeat)
     return 0
 
 

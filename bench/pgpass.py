@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ import numpy as np
 import psycopg
 from sqlalchemy import make_url
 
+from bench.scratch import scratch_database
 from detectors import fitting
 from detectors.runner import Runner
 from detectors.settings import ModelSettings
@@ -103,17 +103,8 @@ def batches(start: datetime, count: int, seed: int) -> list[EventBatch]:
 
 def section(url: str, events: int) -> None:
     print(f"\n4. One detector pass over a 1-hour window of {events:,} events read from PostgreSQL")
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_url(url).set(drivername="postgresql", database="postgres")
-    conninfo = admin.render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    database = make_url(url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database(url) as database:
         _run(database, events)
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _run(url: str, events: int) -> None:

@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
-from sqlalchemy import make_url
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scratch import scratch_store
 from monitor.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
 from monitor.store import SqlStore
 
@@ -124,23 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 3 small days")
     args = parser.parse_args(argv)
     days, per_day = (3, 2_000) if args.quick else (args.days, args.per_day)
-    if args.postgres is None:
-        with tempfile.TemporaryDirectory() as directory:
-            print(f"SQLite, {days} days of {per_day:,} requests (one row, one label each)")
-            run(f"sqlite:///{Path(directory) / 'bench.db'}", days, per_day)
-        return 0
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    conninfo = make_url(args.postgres).set(drivername="postgresql", database="postgres")
-    admin = conninfo.render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        print(f"PostgreSQL, {days} days of {per_day:,} requests (one row, one label each)")
-        run(make_url(args.postgres).set(database=name).render_as_string(hide_password=False),
-            days, per_day)  # fmt: skip
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_store(None if args.sqlite else args.postgres) as (database, url):
+        print(f"{database}, {days} days of {per_day:,} requests (one row, one label each)")
+        run(url, days, per_day)
     return 0
 
 
