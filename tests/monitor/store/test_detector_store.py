@@ -7,13 +7,11 @@ import re
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import event
 
 from monitor.schema import DetectorRun, EventBatch, WindowRecord
 from monitor.store import SqlStore
 from tests.monitor.store.factories import T0, events, label, prediction, request
+from tests.monitor.store.plans import plan, statements_sent
 
 HOUR = timedelta(hours=1)
 MESSY = {
@@ -208,33 +206,24 @@ def test_window_reads_are_bounded_by_time_in_the_index_on_sqlite(tmp_path: Path)
     """
     store = SqlStore.open(f"sqlite:///{tmp_path / 'store.db'}", migrate=True)
     store.write(events(range(50)))
-    sent: list[tuple[str, Any]] = []
-
-    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if re.search(r"\bFROM (requests|predictions)\b", statement):
-            sent.append((statement, parameters))
-
-    event.listen(store.engine, "before_cursor_execute", keep)
     start, end = T0, T0 + HOUR
-    store.read_rows("churn", start, end, numerical=["age"], categorical=["plan"], with_labels=True)
-    store.read_serving("churn", start, end)
-    store.type_violations("churn", start, end, {"age": "numerical"})
-    store.event_counts("churn", start, end, timedelta(minutes=5))
-    store.read_requests("churn", start, end, version="v1")
-    store.read_predictions("churn", start, end)
-    store.versions("churn", start, end)
-    event.remove(store.engine, "before_cursor_execute", keep)
+    with statements_sent(store.engine, r"\bFROM (requests|predictions)\b") as sent:
+        store.read_rows(
+            "churn", start, end, numerical=["age"], categorical=["plan"], with_labels=True
+        )
+        store.read_serving("churn", start, end)
+        store.type_violations("churn", start, end, {"age": "numerical"})
+        store.event_counts("churn", start, end, timedelta(minutes=5))
+        store.read_requests("churn", start, end, version="v1")
+        store.read_predictions("churn", start, end)
+        store.versions("churn", start, end)
     assert len(sent) == 8  # event_counts reads both tables
-    with store.engine.connect() as connection:
-        for statement, parameters in sent:
-            plan = " | ".join(
-                str(row[-1])
-                for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-            )
-            assert re.search(r"USING (COVERING )?INDEX ix_\w+_model_ts \(model=\? AND ts>", plan), (
-                statement,
-                plan,
-            )
+    for statement, parameters in sent:
+        steps = " | ".join(plan(store.engine, statement, parameters))
+        assert re.search(r"USING (COVERING )?INDEX ix_\w+_model_ts \(model=\? AND ts>", steps), (
+            statement,
+            steps,
+        )
     store.close()
 
 
@@ -247,26 +236,15 @@ def test_newly_labelled_windows_start_from_the_new_labels_on_sqlite(tmp_path: Pa
     store = SqlStore.open(f"sqlite:///{tmp_path / 'store.db'}", migrate=True)
     batch = events(range(20))
     store.write(replace(batch, labels=[label(n, 1, at=T0 + HOUR) for n in range(5)]))
-    sent: list[tuple[str, Any]] = []
-
-    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "JOIN labels" in statement:
-            sent.append((statement, parameters))
-
-    event.listen(store.engine, "before_cursor_execute", keep)
-    found = store.labelled_windows(
-        "churn", since=T0, until=T0 + 2 * HOUR, earliest=T0 - 7 * 24 * HOUR, window=HOUR
-    )
-    event.remove(store.engine, "before_cursor_execute", keep)
+    with statements_sent(store.engine, "JOIN labels") as sent:
+        found = store.labelled_windows(
+            "churn", since=T0, until=T0 + 2 * HOUR, earliest=T0 - 7 * 24 * HOUR, window=HOUR
+        )
     assert found == [T0]
     [(statement, parameters)] = sent
-    with store.engine.connect() as connection:
-        plan = [
-            str(row[-1])
-            for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-        ]
-    assert plan[:2] == [
+    steps = plan(store.engine, statement, parameters)
+    assert steps[:2] == [
         "SEARCH labels USING INDEX ix_labels_received_at (received_at>? AND received_at<?)",
         "SEARCH predictions USING INDEX ix_predictions_label_key (label_key=?)",
-    ], plan
+    ], steps
     store.close()

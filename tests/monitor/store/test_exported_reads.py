@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
-
-from sqlalchemy import event
 
 from monitor.schema import DetectorResult, DetectorRun
 from monitor.store import SqlStore
 from tests.monitor.store.factories import T0
+from tests.monitor.store.plans import plan, statements_sent
 
 HOUR = timedelta(hours=1)
 
@@ -94,21 +92,9 @@ def test_latest_values_read_recent_windows_through_the_window_end_index(store: S
     )
     with store.engine.begin() as connection:
         connection.exec_driver_sql("ANALYZE detector_results")
-    sent: list[tuple[str, Any]] = []
-
-    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(store.engine, "before_cursor_execute", keep)
-    try:
+    with statements_sent(store.engine, r"\bdetector_results\b") as sent:
         latest = store.latest_values(T0 + 58 * HOUR)
-    finally:
-        event.remove(store.engine, "before_cursor_execute", keep)
     assert len(latest) == 40
-    statement, parameters = next((s, p) for s, p in sent if "detector_results" in s)
-    explain = "EXPLAIN QUERY PLAN " if store.engine.dialect.name == "sqlite" else "EXPLAIN "
-    with store.engine.connect() as connection:
-        plan = "\n".join(
-            str(row[-1]) for row in connection.exec_driver_sql(explain + statement, parameters)
-        )
-    assert "ix_detector_results_window_end" in plan, plan
+    [(statement, parameters)] = sent
+    steps = plan(store.engine, statement, parameters)
+    assert any("ix_detector_results_window_end" in step for step in steps), steps
