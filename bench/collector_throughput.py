@@ -45,7 +45,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.scratch import scratch_database
+from bench.common import scratch_database
 from collector.capture import Capturer, Exchange
 from collector.kafka import client_settings, ensure_topics, from_message, to_message
 from collector.metrics import SidecarMetrics

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -26,7 +23,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.scratch import scratch_store
+from bench.common import add_store_options, median_ms, store_from_options
 from exporters.collector import ResultsCollector
 from exporters.source import FAMILIES, ExportPlan
 from monitor.schema import DetectorResult, DetectorRun
@@ -95,16 +92,6 @@ def _at(moment: datetime) -> datetime:
     return moment
 
 
-def timed(work: Callable[[], object], repeat: int) -> float:
-    """Median wall time of ``repeat`` calls, in milliseconds."""
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
 def run(url: str, windows: int, repeat: int) -> None:
     store = SqlStore.open(url, migrate=True)
     jobs = [(f"model-{m}", family) for m in range(MODELS) for family in FAMILIES]
@@ -135,8 +122,8 @@ def run(url: str, windows: int, repeat: int) -> None:
         text = generate_latest(registry)
         series = sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
         baseline = static_registry(text)
-        scrape = timed(partial(generate_latest, registry), repeat)
-        static = timed(partial(generate_latest, baseline), repeat)
+        scrape = median_ms(partial(generate_latest, registry), repeat)
+        static = median_ms(partial(generate_latest, baseline), repeat)
         if first is None and (index + 1) * WINDOW >= plan.lookback:
             first = scrape  # the lookback is full from here on: the scrape should stay put
         print(f"{index + 1:>7}h {rows:>12,} {runs:>9,} {series:>7,} {scrape:>10.1f} "
@@ -149,18 +136,13 @@ def run(url: str, windows: int, repeat: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("MONITOR_TEST_POSTGRES_URL"),
-        help="PostgreSQL server (a scratch database is created and dropped)",
-    )
-    parser.add_argument("--sqlite", action="store_true", help="an SQLite file instead")
+    add_store_options(parser, os.environ.get("MONITOR_TEST_POSTGRES_URL"))
     parser.add_argument("--windows", type=int, default=48, help="hours of simulated uptime")
     parser.add_argument("--repeat", type=int, default=15, help="scrapes per measurement")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 3 windows, 3 scrapes")
     args = parser.parse_args(argv)
     windows, repeat = (3, 3) if args.quick else (args.windows, args.repeat)
-    with scratch_store(None if args.sqlite else args.postgres) as (database, url):
+    with store_from_options(args) as (database, url):
         print(f"{database}, {windows} windows of 1 h, {repeat} scrapes each")
         run(url, windows, repeat)
     return 0

@@ -17,7 +17,7 @@ import numpy as np
 import psycopg
 from sqlalchemy import make_url
 
-from bench.scratch import scratch_database
+from bench.common import scratch_database
 from detectors import fitting
 from detectors.runner import Runner
 from detectors.settings import ModelSettings

@@ -14,16 +14,14 @@ Run: .venv/bin/python bench/window_reads.py [--sqlite | --postgres URL] [--days 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.scratch import scratch_store
+from bench.common import add_store_options, median_ms, store_from_options
 from monitor.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
 from monitor.store import SqlStore
 
@@ -77,15 +75,6 @@ def reads(store: SqlStore, day: int) -> dict[str, Callable[[], object]]:
     }
 
 
-def median_ms(work: Callable[[], object], repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
 def run(url: str, days: int, per_day: int) -> None:
     store = SqlStore.open(url, migrate=True)
     checkpoints = sorted({1, 3, days} & set(range(1, days + 1)))
@@ -101,7 +90,7 @@ def run(url: str, days: int, per_day: int) -> None:
             # What autovacuum does over real days; here days pass in seconds.
             with store.engine.begin() as connection:
                 connection.exec_driver_sql("ANALYZE")
-        timings = {name: median_ms(work) for name, work in reads(store, day).items()}
+        timings = {name: median_ms(work, 5) for name, work in reads(store, day).items()}
         first = first or timings
         print(f"{day + 1:>7}d {(day + 1) * per_day:>10,} "
               + " ".join(f"{timings[name]:>9.1f} ms" for name in names))  # fmt: skip
@@ -113,16 +102,13 @@ def run(url: str, days: int, per_day: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--postgres", help="a PostgreSQL server (a scratch database is created and dropped)"
-    )
-    parser.add_argument("--sqlite", action="store_true", help="an SQLite file (the default)")
+    add_store_options(parser)  # SQLite unless --postgres is given
     parser.add_argument("--days", type=int, default=10, help="days of history written")
     parser.add_argument("--per-day", type=int, default=100_000, help="requests per day")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 3 small days")
     args = parser.parse_args(argv)
     days, per_day = (3, 2_000) if args.quick else (args.days, args.per_day)
-    with scratch_store(None if args.sqlite else args.postgres) as (database, url):
+    with store_from_options(args) as (database, url):
         print(f"{database}, {days} days of {per_day:,} requests (one row, one label each)")
         run(url, days, per_day)
     return 0

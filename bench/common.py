@@ -1,10 +1,13 @@
-"""A throwaway PostgreSQL database for one benchmark run, dropped however the run ends."""
+"""What several benches share: a scratch store (dropped however the run ends) and a timer."""
 
 from __future__ import annotations
 
+import argparse
+import statistics
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,3 +40,30 @@ def scratch_store(postgres: str | None) -> Iterator[tuple[str, str]]:
         return
     with tempfile.TemporaryDirectory() as directory:
         yield "SQLite", f"sqlite:///{Path(directory) / 'bench.db'}"
+
+
+def add_store_options(parser: argparse.ArgumentParser, postgres: str | None = None) -> None:
+    """--postgres URL (default ``postgres``) and --sqlite, read by ``scratch_store``."""
+    parser.add_argument(
+        "--postgres",
+        default=postgres,
+        help="a PostgreSQL server (a scratch database is created and dropped)",
+    )
+    parser.add_argument("--sqlite", action="store_true", help="an SQLite file instead")
+
+
+@contextmanager
+def store_from_options(options: argparse.Namespace) -> Iterator[tuple[str, str]]:
+    """The scratch store the options of ``add_store_options`` ask for."""
+    with scratch_store(None if options.sqlite else options.postgres) as store:
+        yield store
+
+
+def median_ms(work: Callable[[], object], repeat: int) -> float:
+    """Median wall time of ``repeat`` calls, in milliseconds."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
