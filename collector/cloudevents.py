@@ -20,8 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings import http as binding
+from cloudevents.core.bindings.common import get_event_factory_for_version
 from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
 
 from collector.capture import Capturer, Exchange
 from collector.ingest import IngestMetrics, Refused, StoreRunner
@@ -40,8 +43,31 @@ _TYPES: dict[str, tuple[str, Half]] = {
 }
 
 
-def logged_half(event: Any, received_at: datetime) -> LoggedHalf:
-    """The half of a call one CloudEvent carries; Refused (4xx) if it is not one of ours."""
+def read_event(headers: dict[str, str], body: bytes) -> tuple[BaseCloudEvent, bool]:
+    """The CloudEvent of one HTTP message, and whether the sender gave it a ``time``.
+
+    The SDK fills a missing ``time`` with its own wall clock, which would date an event by
+    when the library parsed it rather than by our (injectable) receive clock; recording
+    whether the attribute was really there lets the caller choose the receive time instead.
+    """
+    given: list[bool] = []
+
+    def factory(attributes: dict[str, Any], data: Any) -> BaseCloudEvent:
+        given.append("time" in attributes)
+        version = str(attributes.get("specversion", "1.0"))
+        return get_event_factory_for_version(version)(attributes, data)
+
+    event = binding.from_http(
+        binding.HTTPMessage(headers=headers, body=body), JSONFormat(), factory
+    )
+    return event, bool(given and given[0])
+
+
+def logged_half(event: Any, received_at: datetime, *, timed: bool = True) -> LoggedHalf:
+    """The half of a call one CloudEvent carries; Refused (4xx) if it is not one of ours.
+
+    An event without ``time`` (``timed`` false) is dated by when it was received.
+    """
     kind = event.get_type()
     if kind not in _TYPES:
         raise Refused(
@@ -60,7 +86,7 @@ def logged_half(event: Any, received_at: datetime) -> LoggedHalf:
     pair_id = str(event.get_extension("requestid") or event.get_id())
     data = event.get_data()
     body = data if isinstance(data, bytes) else dumps(data).encode()
-    time = event.get_time() or received_at
+    time = (event.get_time() if timed else None) or received_at
     version = str(event.get_extension("endpoint") or "") if source == "kserve" else ""
     return LoggedHalf(
         pair_id=pair_id[:255],
@@ -123,12 +149,10 @@ class CloudEventsHandler:
         try:
             body = await request.read()
             try:
-                event = binding.from_http_event(
-                    binding.HTTPMessage(headers=dict(request.headers), body=body)
-                )
+                event, timed = read_event(dict(request.headers), body)
             except (BaseCloudEventException, ValueError, TypeError) as error:
                 raise Refused(400, f"not a CloudEvent: {error}") from None
-            half = logged_half(event, self._clock())
+            half = logged_half(event, self._clock(), timed=timed)
             pair = await self._runner.call(self._runner.store.pair_half, half)
             if pair is None:
                 return web.json_response({"status": "waiting for the other half"}, status=202)

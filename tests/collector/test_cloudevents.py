@@ -201,6 +201,9 @@ async def test_structured_mode_and_mlserver_events(
     requests, rows = stored(store)
     assert sorted(requests["request_id"]) == ["m1", "s1"]
     assert sorted(rows["petal_length"].tolist()) == [3.0, 4.5, 4.8]
+    # Neither logger sent a `time`: both calls are dated by when they were received (the
+    # handler's clock), not by the CloudEvents SDK's own wall clock.
+    assert {ts.astimezone(UTC) for ts in requests["ts"]} == {NOW}
 
 
 @pytest.mark.parametrize(
