@@ -201,6 +201,8 @@ def test_a_restart_replays_what_the_last_run_spooled(
     assert second.stop() == 0
 
 
+# Times its exit with threading timers, which libfaketime (the shifted-clock pass) stalls.
+@pytest.mark.real_clock
 def test_a_hung_database_blocks_neither_callers_nor_the_exit(
     tmp_path: Path,
     model_server: str,
@@ -275,6 +277,8 @@ def _status(url: str) -> int:
         return error.code
 
 
+# Times its exit with threading timers, which libfaketime (the shifted-clock pass) stalls.
+@pytest.mark.real_clock
 def test_the_exit_guard_ends_a_shutdown_that_overruns() -> None:
     # Every shutdown wait is bounded; the guard is the backstop should one not be. Armed by
     # the first stop signal only when the entry point asks for it.
