@@ -121,6 +121,9 @@ class Collector:
             # Long enough to ride out a database outage while retrying a batch; a member
             # stuck longer is dropped from the group, and its partitions move on.
             max_poll_interval_ms=120_000,
+            # Partitions added later (or a topic whose leaders were still being elected when
+            # the group formed) are noticed within this, not kafka-python's five minutes.
+            metadata_max_age_ms=30_000,
         )
         self._producer = KafkaProducer(**settings, acks="all", retries=5, linger_ms=5)
         self._batch = _Batch()

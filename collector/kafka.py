@@ -9,6 +9,7 @@ rows, ``monitor.events``) and ``dev.modeltap.label.v1`` (late ground truth).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -87,8 +88,11 @@ def parse_sink_url(url: str) -> tuple[list[str], str]:
     return servers, topic
 
 
-def ensure_topics(settings: dict[str, Any], config: KafkaConfig, topics: Sequence[str]) -> None:
-    """Create missing topics with the configured partitions and replication."""
+def ensure_topics(
+    settings: dict[str, Any], config: KafkaConfig, topics: Sequence[str], *, wait: float = 30.0
+) -> None:
+    """Create missing topics with the configured partitions and replication, and wait (up
+    to ``wait`` seconds) until each of their partitions has a leader."""
     admin = KafkaAdminClient(**settings)
     try:
         existing = set(admin.list_topics())
@@ -108,8 +112,34 @@ def ensure_topics(settings: dict[str, Any], config: KafkaConfig, topics: Sequenc
                 log.info("created Kafka topic(s) %s", ", ".join(missing))
             except TopicAlreadyExistsError:
                 pass  # another process won the race
+        if wait > 0:
+            _await_leaders(admin, topics, wait)
     finally:
         admin.close()
+
+
+def _await_leaders(admin: KafkaAdminClient, topics: Sequence[str], wait: float) -> None:
+    """Return once every partition of ``topics`` has a leader (or ``wait`` s have passed).
+
+    A consumer that joins its group while a topic it subscribes to is still electing
+    leaders can be handed no partitions of it, and only notices on its next metadata
+    refresh, minutes later; waiting here for the brand-new topics makes the first
+    assignment whole.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        described = admin.describe_topics(list(topics))
+        led = all(
+            topic["error_code"] == 0
+            and topic["partitions"]
+            and all(part["leader_id"] >= 0 for part in topic["partitions"])
+            for topic in described
+        )
+        if led or time.monotonic() >= deadline:
+            if not led:
+                log.warning("Kafka topic(s) %s still have partitions without a leader", topics)
+            return
+        time.sleep(0.1)
 
 
 def to_message(event: CapturedEvent, source: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:

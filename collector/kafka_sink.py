@@ -67,7 +67,8 @@ class KafkaSink:
                     f"{error}"
                 ) from error
         if not self._topic_ready:
-            ensure_topics(self._settings, self._config, [self.topic])
+            # The producer retries while leaders are elected; the sink must not wait for them.
+            ensure_topics(self._settings, self._config, [self.topic], wait=0)
             self._topic_ready = True
         return self._producer
 
