@@ -12,11 +12,16 @@
 # SERVICE is postgres, kafka or prometheus; none means all three. A service that is already
 # reachable through MONITOR_TEST_POSTGRES_URL, MONITOR_TEST_KAFKA (host:port) or
 # MONITOR_TEST_PROMETHEUS (URL) is reused instead of started, e.g. one from
-# `docker compose up`. State, data and logs live in $MONITOR_STATE_DIR (default ./.state).
+# `docker compose up`. State, data and logs live in $MONITOR_STATE_DIR (default ./.state),
+# except a PostgreSQL cluster the postgres user could not reach there (a checkout under
+# root's home): that one lives in $MONITOR_PG_CLUSTER_PARENT (default /var/tmp) and `stop`
+# removes it. Ports: MONITOR_PG_PORT (55432), MONITOR_KAFKA_PORT (19092, and the next one
+# for its controller), MONITOR_PROMETHEUS_PORT (19090).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${MONITOR_STATE_DIR:-$ROOT/.state}
+mkdir -p "$STATE" && STATE=$(cd "$STATE" && pwd)  # absolute: postgres runs from /
 PG_PORT=${MONITOR_PG_PORT:-55432}
 KAFKA_PORT=${MONITOR_KAFKA_PORT:-19092}
 CONTROLLER_PORT=$((KAFKA_PORT + 1))
@@ -67,6 +72,20 @@ wait_until() {
 }
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# free_port FROM: the first port from FROM up that nothing listens on.
+free_port() { local p=$1; while port_open 127.0.0.1 "$p"; do p=$((p + 1)); done; echo "$p"; }
+
+# port_in_use PORT VARIABLE WHAT: stop with one sentence when another process has PORT.
+port_in_use() {
+  port_open 127.0.0.1 "$1" || return 0
+  local owner=""
+  if command -v ss >/dev/null; then
+    owner=$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:(("[^"]*",pid=[0-9]*' | head -n 1 \
+      | sed 's/users:(("\([^"]*\)",pid=\([0-9]*\)/ (\1, pid \2)/')
+  fi
+  die "port $1, which $3 would listen on, is already taken by another process$owner; stop it, or pick another port, e.g. $2=$(free_port $(($1 + 1))) make test"
+}
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # ---------------------------------------------------------------- PostgreSQL 15
@@ -75,7 +94,24 @@ PG_DIR=$STATE/postgres
 PG_URL="postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/modeltap"
 
 as_postgres() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From /, so a working directory postgres may not enter raises no warning.
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+}
+
+# Where the cluster lives. initdb and pg_ctl run as the postgres user, which cannot enter a
+# checkout under a private directory (root's home, a mode-700 mktemp folder). Rather than
+# open up the user's directories, such a checkout keeps its cluster in a folder of its own
+# that postgres owns, named after the checkout so that status and stop find it again;
+# `stop` removes it. Logs and the initdb output stay in $PG_DIR either way.
+PG_CLUSTER_FILE=$PG_DIR/cluster-dir
+pg_cluster() {
+  if [ -f "$PG_CLUSTER_FILE" ]; then cat "$PG_CLUSTER_FILE"; return 0; fi
+  if [ "$(id -u)" != 0 ] || as_postgres test -w "$PG_DIR" -a -x "$PG_DIR" 2>/dev/null; then
+    echo "$PG_DIR"
+  else
+    local tag; tag=$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)
+    echo "${MONITOR_PG_CLUSTER_PARENT:-/var/tmp}/modeltap-pg-$tag"
+  fi
 }
 
 postgres_install() {
@@ -88,6 +124,14 @@ pg_reachable() {  # URL
   psql "$libpq" -Atqc 'select 1' >/dev/null 2>&1
 }
 
+pg_running() {  # CLUSTER
+  [ -f "$1/data/PG_VERSION" ] && as_postgres "$PG_BIN/pg_ctl" -D "$1/data" status >/dev/null 2>&1
+}
+
+# The port a running cluster listens on (line 4 of postmaster.pid): the one it was started
+# with, which need not be today's MONITOR_PG_PORT.
+pg_port() { sed -n 4p "$1/data/postmaster.pid" 2>/dev/null || true; }
+
 postgres_start() {
   if [ -n "${MONITOR_TEST_POSTGRES_URL:-}" ] && [ "$MONITOR_TEST_POSTGRES_URL" != "$PG_URL" ]; then
     pg_reachable "$MONITOR_TEST_POSTGRES_URL" \
@@ -97,18 +141,37 @@ postgres_start() {
   postgres_install
   mkdir -p "$PG_DIR"
   if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PG_DIR"; fi
-  if as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
+  local cluster; cluster=$(pg_cluster)
+  if pg_running "$cluster"; then
+    PG_PORT=$(pg_port "$cluster"); PG_URL="postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/modeltap"
     say "postgres: already running on 127.0.0.1:$PG_PORT"
   else
-    if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
-      as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres --no-sync -E UTF8 \
-        >"$PG_DIR/initdb.log" 2>&1 || die "initdb failed; see $PG_DIR/initdb.log"
+    port_in_use "$PG_PORT" MONITOR_PG_PORT PostgreSQL
+    if [ "$cluster" != "$PG_DIR" ]; then
+      if [ ! -d "$cluster" ]; then
+        install -d -m 700 -o postgres -g postgres "$cluster" \
+          || die "cannot create $cluster for the PostgreSQL cluster; set MONITOR_PG_CLUSTER_PARENT to a directory the postgres user can enter"
+      fi
+      echo "$cluster" >"$PG_CLUSTER_FILE"
     fi
-    port_open 127.0.0.1 "$PG_PORT" && die "port $PG_PORT is taken by another process; set MONITOR_PG_PORT"
-    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
-      -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-      start >/dev/null || { tail -n 20 "$PG_DIR/postgres.log" >&2; die "PostgreSQL did not start; see $PG_DIR/postgres.log"; }
-    say "postgres: started on 127.0.0.1:$PG_PORT (log $PG_DIR/postgres.log)"
+    as_postgres test -w "$cluster" 2>/dev/null \
+      || die "the postgres user cannot write to $cluster; set MONITOR_PG_CLUSTER_PARENT to a directory it can enter"
+    if [ ! -f "$cluster/data/PG_VERSION" ]; then
+      as_postgres "$PG_BIN/initdb" -D "$cluster/data" -A trust -U postgres --no-sync -E UTF8 \
+        >"$PG_DIR/initdb.log" 2>&1 || {
+          tail -n 5 "$PG_DIR/initdb.log" >&2
+          grep -q 'Permission denied' "$PG_DIR/initdb.log" \
+            && die "initdb, running as the postgres user, may not enter $cluster or a directory above it; set MONITOR_PG_CLUSTER_PARENT to a directory it can enter"
+          die "initdb failed (log above, all of it in $PG_DIR/initdb.log)"
+        }
+    fi
+    as_postgres "$PG_BIN/pg_ctl" -D "$cluster/data" -l "$cluster/postgres.log" -w -t 60 \
+      -o "-p $PG_PORT -k $cluster -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+      start >/dev/null || {
+        tail -n 20 "$cluster/postgres.log" >&2
+        die "PostgreSQL did not start (log above, all of it in $cluster/postgres.log)"
+      }
+    say "postgres: started on 127.0.0.1:$PG_PORT (data and log in $cluster)"
   fi
   local admin="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
   if [ "$(psql "$admin" -Atqc "select 1 from pg_database where datname = 'modeltap'")" != 1 ]; then
@@ -118,10 +181,14 @@ postgres_start() {
 }
 
 postgres_stop() {
-  [ -f "$PG_DIR/data/PG_VERSION" ] || return 0
-  if as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
-    as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
+  local cluster; cluster=$(pg_cluster)
+  if pg_running "$cluster"; then
+    as_postgres "$PG_BIN/pg_ctl" -D "$cluster/data" -m fast -w stop >/dev/null
     say "postgres: stopped"
+  fi
+  # A cluster kept outside the checkout is throwaway: leave nothing behind.
+  if [ "$cluster" != "$PG_DIR" ]; then
+    rm -rf "$cluster" "$PG_CLUSTER_FILE"
   fi
 }
 
@@ -129,8 +196,9 @@ postgres_status() {
   if [ -n "${MONITOR_TEST_POSTGRES_URL:-}" ] && [ "$MONITOR_TEST_POSTGRES_URL" != "$PG_URL" ]; then
     pg_reachable "$MONITOR_TEST_POSTGRES_URL" && echo "postgres: reachable at $MONITOR_TEST_POSTGRES_URL (external)" \
       || echo "postgres: NOT reachable at $MONITOR_TEST_POSTGRES_URL (external)"
-  elif [ -f "$PG_DIR/data/PG_VERSION" ] && as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
-    echo "postgres: running at $PG_URL"
+  elif pg_running "$(pg_cluster)"; then
+    local port; port=$(pg_port "$(pg_cluster)")
+    echo "postgres: running at postgresql+psycopg://postgres@127.0.0.1:${port:-$PG_PORT}/modeltap"
   else
     echo "postgres: stopped"
   fi
@@ -167,8 +235,10 @@ kafka_start() {
   if pid_alive "$KAFKA_DIR/kafka.pid"; then
     say "kafka: already running on 127.0.0.1:$KAFKA_PORT"
   else
+    port_in_use "$KAFKA_PORT" MONITOR_KAFKA_PORT Kafka
+    # The controller listens on the next port up.
+    port_in_use "$CONTROLLER_PORT" MONITOR_KAFKA_PORT "Kafka's controller"
     kafka_install
-    port_open 127.0.0.1 "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process; set MONITOR_KAFKA_PORT"
     cat >"$KAFKA_DIR/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
@@ -252,7 +322,7 @@ prometheus_start() {
   if pid_alive "$PROM_DIR/prometheus.pid"; then
     say "prometheus: already running on $own"
   else
-    port_open 127.0.0.1 "$PROM_PORT" && die "port $PROM_PORT is taken by another process; set MONITOR_PROMETHEUS_PORT"
+    port_in_use "$PROM_PORT" MONITOR_PROMETHEUS_PORT Prometheus
     # Tests add scrape targets by dropping JSON files into targets/ (file discovery) and
     # rule files into rules/ followed by POST /-/reload.
     cat >"$PROM_DIR/prometheus.yml" <<EOF
@@ -309,6 +379,19 @@ prometheus_status() {
 
 # ---------------------------------------------------------------- main
 
+# forget_env SERVICE: drop a stopped service from services.env, so that the next start does
+# not take its old address for an external one.
+forget_env() {
+  [ -f "$STATE/services.env" ] || return 0
+  local variable
+  case $1 in
+    postgres) variable=MONITOR_TEST_POSTGRES_URL ;;
+    kafka) variable=MONITOR_TEST_KAFKA ;;
+    prometheus) variable=MONITOR_TEST_PROMETHEUS ;;
+  esac
+  sed -i "/^export ${variable}[_=]/d" "$STATE/services.env"
+}
+
 write_env() {
   {
     [ -n "${MONITOR_TEST_POSTGRES_URL:-}" ] && echo "export MONITOR_TEST_POSTGRES_URL='$MONITOR_TEST_POSTGRES_URL'"
@@ -319,7 +402,7 @@ write_env() {
   } >"$STATE/services.env"
 }
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 
 main() {
   local action=${1:-}; [ $# -gt 0 ] && shift
@@ -337,7 +420,8 @@ main() {
       for s in "${services[@]}"; do "${s}_start"; done
       write_env
       say "environment for tests written to $STATE/services.env" ;;
-    stop) for s in "${services[@]}"; do "${s}_stop"; done ;;
+    stop)
+      for s in "${services[@]}"; do "${s}_stop"; forget_env "$s"; done ;;
     status) for s in "${services[@]}"; do "${s}_status"; done ;;
     running)
       # shellcheck disable=SC1091
