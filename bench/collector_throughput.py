@@ -403,8 +403,8 @@ def enqueue_cost(calls: int) -> tuple[float, float, float, float]:
     class NullSink:
         name = "null"
 
-        async def write(self, events: object) -> None:
-            return None
+        async def write(self, events: object) -> list[Any]:
+            return []
 
         async def close(self) -> None:
             return None

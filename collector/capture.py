@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import hmac
 import json
+import math
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from collector.adapters import PayloadError, extract
 from monitor.codec import dumps
 from monitor.config import CaptureConfig, ModelConfig, PayloadConfig
 from monitor.events import CapturedEvent
-from monitor.schema import PredictionRecord, RequestRecord
+from monitor.schema import MAX_ID, MAX_NAME, PredictionRecord, RequestRecord, bounded, printable
 
 UNPARSED = "unparsed: "
 
@@ -34,7 +35,7 @@ class Exchange:
     model: str
     version: str
     started: datetime
-    latency_ms: float
+    latency_ms: float | None  # None: not measured (a log line without one)
     status: int
     upstream_latency_ms: float | None = None
     request_bytes: int = 0
@@ -79,19 +80,22 @@ class Capturer:
                     rows = self._rows(exchange, exchange.request_body, exchange.response_body)
                 except PayloadError as error:
                     note = UNPARSED + str(error)
+        # Whatever a caller sent, the records fit the tables (and the spool's own schema):
+        # an over-long or unprintable id becomes a stable stand-in (see ``bounded``), so
+        # one odd request can never make a batch unstorable.
         request = RequestRecord(
             event_id=exchange.event_id,
-            request_id=exchange.request_id,
-            model=exchange.model,
-            version=exchange.version,
+            request_id=bounded(exchange.request_id, MAX_ID),
+            model=bounded(exchange.model, MAX_NAME),
+            version=bounded(exchange.version, MAX_NAME),
             ts=exchange.started,
-            latency_ms=exchange.latency_ms,
+            latency_ms=_measured(exchange.latency_ms),
             status_code=exchange.status,
-            upstream_latency_ms=exchange.upstream_latency_ms,
+            upstream_latency_ms=_measured(exchange.upstream_latency_ms),
             request_bytes=exchange.request_bytes,
             response_bytes=exchange.response_bytes,
             error=exchange.error,
-            capture_note=note,
+            capture_note=None if note is None else printable(note),
         )
         return CapturedEvent(request, rows)
 
@@ -108,21 +112,38 @@ class Capturer:
             request, response, payload=payload, feature_names=names, hint=exchange.protocol
         )
         key = settings.hash_key.get_secret_value().encode() if settings.hash_key else None
+        request_id = bounded(exchange.request_id, MAX_ID)
+        model_name = bounded(exchange.model, MAX_NAME)
+        version = bounded(exchange.version, MAX_NAME)
         return tuple(
             PredictionRecord(
                 event_id=exchange.event_id,
                 row_index=index,
-                request_id=exchange.request_id,
-                model=exchange.model,
-                version=exchange.version,
+                request_id=request_id,
+                model=model_name,
+                version=version,
                 ts=exchange.started,
                 features=_redact(features, settings, key),
                 prediction=rows.predictions[index],
-                score=rows.scores[index] if index < len(rows.scores) else None,
-                instance_id=rows.instance_ids[index],
+                score=_finite(rows.scores[index]) if index < len(rows.scores) else None,
+                instance_id=(
+                    None
+                    if rows.instance_ids[index] is None
+                    else bounded(str(rows.instance_ids[index]), MAX_ID)
+                ),
             )
             for index, features in enumerate(rows.features)
         )
+
+
+def _measured(value: float | None) -> float | None:
+    """A finite, non-negative figure, or None (NaN and infinities are no measurement)."""
+    finite = _finite(value)
+    return finite if finite is not None and finite >= 0 else None
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _json(body: bytes, encoding: str | None, settings: CaptureConfig, what: str) -> Any:

@@ -16,14 +16,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import InvalidRecordError, KafkaError, MessageSizeTooLargeError
 
 from collector.kafka import client_settings, ensure_topics, parse_sink_url, to_message
+from collector.sinks import Refused
 from monitor.config import KafkaConfig
 from monitor.errors import TransportError, TransportUnavailableError
 from monitor.events import CapturedEvent
 
 log = logging.getLogger("modeltap.kafka")
+
+# Errors about one record, which sending it again cannot fix.
+_REFUSED = (MessageSizeTooLargeError, InvalidRecordError)
 
 
 class KafkaSink:
@@ -40,9 +44,9 @@ class KafkaSink:
         self._topic_ready = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modeltap-kafka")
 
-    async def write(self, events: Sequence[CapturedEvent]) -> None:
+    async def write(self, events: Sequence[CapturedEvent]) -> Sequence[Refused]:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._write, list(events))
+        return await loop.run_in_executor(self._executor, self._write, list(events))
 
     def _connect(self) -> KafkaProducer:
         if self._producer is None:
@@ -72,21 +76,31 @@ class KafkaSink:
             self._topic_ready = True
         return self._producer
 
-    def _write(self, events: list[CapturedEvent]) -> None:
+    def _write(self, events: list[CapturedEvent]) -> list[Refused]:
         producer = self._connect()
+        refused: list[Refused] = []
         try:
-            futures: list[Any] = []
+            futures: list[tuple[CapturedEvent, Any]] = []
             for event in events:
                 key, value, headers = to_message(event, self._source)
-                futures.append(producer.send(self.topic, key=key, value=value, headers=headers))
+                try:
+                    sent = producer.send(self.topic, key=key, value=value, headers=headers)
+                except _REFUSED as error:  # larger than the producer may send
+                    refused.append(Refused(event, f"Kafka refused the event: {error}"))
+                    continue
+                futures.append((event, sent))
             producer.flush(timeout=self._timeout)
-            for future in futures:
-                future.get(timeout=0)  # raises the delivery error, if any
+            for event, future in futures:
+                try:
+                    future.get(timeout=0)  # raises the delivery error, if any
+                except _REFUSED as error:  # the broker's limits, not its health
+                    refused.append(Refused(event, f"Kafka refused the event: {error}"))
         except KafkaError as error:
             self._drop_producer()
             raise TransportError(
                 f"publishing to Kafka topic {self.topic} failed: {error}"
             ) from error
+        return refused
 
     def _drop_producer(self) -> None:
         producer, self._producer = self._producer, None

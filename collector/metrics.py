@@ -31,6 +31,16 @@ LATENCY_BUCKETS = (
     30.0,
 )
 OTHER = "other"
+DROP_REASONS = (
+    "queue_full",
+    "spool_full",
+    "spool_unwritable",
+    "quarantine_full",
+    "unreadable_line",
+)
+QUARANTINE_REASONS = ("sink_refused", "undecodable")
+# Errors of the upstream call counted in modeltap_sidecar_upstream_errors_total.
+UPSTREAM_ERRORS = frozenset(("upstream_unreachable", "upstream_timeout", "upstream_broken"))
 
 
 class SidecarMetrics:
@@ -39,7 +49,7 @@ class SidecarMetrics:
     def __init__(self, registry: CollectorRegistry, *, max_models: int = 20) -> None:
         self._max_models = max_models
         self._seen: set[tuple[str, str]] = set()
-        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         pair = ["model", "version"]
         self.requests = Counter(
             "modeltap_sidecar_requests",
@@ -63,7 +73,8 @@ class SidecarMetrics:
         )
         self.upstream_errors = Counter(
             "modeltap_sidecar_upstream_errors",
-            "Requests the model server did not answer: 502 unreachable, 504 timed out.",
+            "Requests the model server did not answer whole: 502 unreachable or cut off "
+            "mid-answer, 504 timed out.",
             [*pair, "code"],
             registry=registry,
         )
@@ -87,9 +98,24 @@ class SidecarMetrics:
         )
         self.dropped = Counter(
             "modeltap_capture_dropped_events",
-            "Captured events lost because the queue and the spool were both full.",
+            "Captured events lost, by reason: queue_full (memory queue), spool_full (the "
+            "spool's bound), spool_unwritable (the disk refused, e.g. full), quarantine_full, "
+            "unreadable_line (log-tail lines that are not a JSON object).",
+            ["reason"],
             registry=registry,
         )
+        self.quarantined = Counter(
+            "modeltap_capture_quarantined_events",
+            "Captured events the sink refused for good (sink_refused) or spooled batches "
+            "that could not be read back (undecodable), set aside in the spool's "
+            "quarantine/ folder instead of blocking the events behind them.",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in DROP_REASONS:
+            self.dropped.labels(reason)
+        for reason in QUARANTINE_REASONS:
+            self.quarantined.labels(reason)
         self.unparsed = Counter(
             "modeltap_capture_unparsed_events",
             "Requests whose bodies could not be turned into prediction rows.",
@@ -121,22 +147,25 @@ class SidecarMetrics:
         children = self._children.get(key)
         if children is None:
             model, version = self.labels(exchange.model, exchange.version)
-            code = str(exchange.status)
             children = (
-                self.requests.labels(model, version, code),
+                self.requests.labels(model, version, str(exchange.status)),
                 self.duration.labels(model, version),
                 self.upstream_duration.labels(model, version),
-                self.upstream_errors.labels(model, version, code),
             )
             if len(self._children) < 10_000:
                 self._children[key] = children
-        requests, duration, upstream_duration, upstream_errors = children
+        requests, duration, upstream_duration = children
         requests.inc()
-        duration.observe(exchange.latency_ms / 1000)
+        if exchange.latency_ms is not None:
+            duration.observe(exchange.latency_ms / 1000)
         if exchange.upstream_latency_ms is not None:
             upstream_duration.observe(exchange.upstream_latency_ms / 1000)
-        if exchange.error in ("upstream_unreachable", "upstream_timeout"):
-            upstream_errors.inc()
+        if exchange.error in UPSTREAM_ERRORS:
+            # Created only when it happens: no upstream_errors{code="200"} series.
+            model, version = self.labels(exchange.model, exchange.version)
+            # A stream cut off after a 2xx head is a bad gateway all the same.
+            code = str(exchange.status) if exchange.status >= 500 else "502"
+            self.upstream_errors.labels(model, version, code).inc()
 
     def labels(self, model: str, version: str) -> tuple[str, str]:
         """The (model, version) to label series with, folding excess pairs into "other"."""

@@ -6,7 +6,10 @@ is idle and healthy, otherwise straight to the disk spool: a slow or dead sink t
 backs up the memory queue, it only makes the spool grow. A replayer feeds the spool to the
 sink, oldest batch first, whenever the sink is free. Order is kept: while anything is spooled,
 new batches queue behind it, and a batch whose write fails goes back to the spool's front.
-Events are dropped (and counted) only when the queue and the spool are both full.
+Events are dropped (and counted, with the reason) only when the queue and the spool are both
+full or the disk refuses. An event the sink refuses for good, or a spooled line that cannot
+be read back, is set aside in the spool's quarantine (counted and logged), never left to
+block the events behind it.
 """
 
 from __future__ import annotations
@@ -18,17 +21,30 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from collector.capture import UNPARSED, Capturer, Exchange
 from collector.metrics import SidecarMetrics
 from collector.sinks import Sink
 from collector.spool import Spool
-from monitor.events import CapturedEvent, decode_events, encode_events
+from monitor.codec import dumps
+from monitor.events import (
+    CapturedEvent,
+    EventFormatError,
+    decode_event,
+    encode_event,
+    encode_events,
+)
 
 log = logging.getLogger("modeltap.capture")
 
 _REPLAY_FILES = 64
 _REPLAY_BYTES = 4 * 2**20
+
+
+def _entry(reason: str, **what: Any) -> bytes:
+    """One quarantined item: why it was set aside, and the event (or the raw line)."""
+    return dumps({"reason": reason, **what}).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +113,8 @@ class Pipeline:
         self._sending: asyncio.Task[None] | None = None
         self._spooling = 0  # appends in progress count as spooled, for ordering
         self._spool_lock = asyncio.Lock()
+        self._spool_broken = False  # the last append failed on the disk
+        self._accepted = 0  # events the last successful write stored (the rest: refused)
         metrics.watch("modeltap_capture_queue_events", lambda: len(self._queue))
         metrics.watch("modeltap_capture_queue_capacity_events", lambda: settings.queue_size)
         metrics.watch("modeltap_capture_spool_bytes", lambda: spool.size)
@@ -112,7 +130,7 @@ class Pipeline:
             len(self._queue) >= self._settings.queue_size
             or self._queued_bytes + held > self._settings.queue_max_bytes
         ):
-            self._metrics.dropped.inc()
+            self._metrics.dropped.labels("queue_full").inc()
             return
         self._queue.append(exchange)
         self._queued_bytes += held
@@ -183,7 +201,7 @@ class Pipeline:
 
     async def _send_or_spool(self, events: list[CapturedEvent]) -> None:
         if await self._send(events):
-            self._metrics.sent.inc(len(events))
+            self._metrics.sent.inc(self._accepted)
         else:
             # Batches spooled while this one was in flight are younger: go before them.
             await self._to_spool(events, front=True)
@@ -201,7 +219,7 @@ class Pipeline:
             # asyncio.timeout rather than wait_for, which on 3.11 can swallow a cancel that
             # arrives as the write completes, leaving a cancelled replayer running.
             async with asyncio.timeout(limit):
-                await asyncio.shield(write)
+                refused = await asyncio.shield(write)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # any sink failure means: keep the batch on disk
@@ -225,13 +243,43 @@ class Pipeline:
         if not self._breaker.healthy:
             log.info("sink %s is back", self._sink.name)
         self._breaker.succeed()
+        self._accepted = len(events) - len(refused)
+        if refused:
+            await self._set_aside(
+                [_entry(item.reason, event=encode_event(item.event)) for item in refused],
+                "sink_refused",
+                "; ".join(sorted({item.reason for item in refused})),
+                ids=[item.event.request.request_id for item in refused],
+            )
         return True
+
+    async def _set_aside(
+        self, lines: list[bytes], reason: str, why: str, *, ids: list[str] | None = None
+    ) -> None:
+        """Quarantine what can never be delivered, count it, and say so in the log."""
+        try:
+            kept = await asyncio.to_thread(self._spool.quarantine, lines)
+        except OSError as error:
+            log.error("quarantine in %s unwritable: %s", self._spool.directory, error)
+            kept = False
+        if kept:
+            self._metrics.quarantined.labels(reason).inc(len(lines))
+        else:
+            self._metrics.dropped.labels("quarantine_full").inc(len(lines))
+        which = f" (request ids {', '.join(ids[:5])}{'…' if len(ids) > 5 else ''})" if ids else ""
+        log.warning(
+            "%d event(s)%s %s: %s",
+            len(lines),
+            which,
+            "set aside in the spool's quarantine/" if kept else "dropped, the quarantine is full",
+            why[:500],
+        )
 
     def _settle(self) -> None:
         self._busy = False
         self._in_flight = None
 
-    def _write_settled(self, write: asyncio.Future[None]) -> None:
+    def _write_settled(self, write: asyncio.Future[Any]) -> None:
         self._settle()
         if not write.cancelled():
             write.exception()  # retrieved: the failure was already counted and logged
@@ -239,15 +287,30 @@ class Pipeline:
     async def _to_spool(self, events: list[CapturedEvent], *, front: bool = False) -> None:
         payload = encode_events(events)
         self._spooling += 1
+        reason = "spool_full"
         try:
             async with self._spool_lock:
                 stored = await asyncio.to_thread(self._spool.append, payload, front=front)
+            if self._spool_broken:
+                self._spool_broken = False
+                log.info("spool %s is writable again", self._spool.directory)
         except OSError as error:
-            log.error("spool %s unwritable: %s", self._spool.directory, error)
-            stored = False
+            # A full or failing disk: this batch is lost (and counted), nothing is left
+            # behind, and the next batch tries again, so the state mends itself.
+            if not self._spool_broken:
+                self._spool_broken = True
+                log.error(
+                    "spool %s unwritable (%s); dropping batches until it is",
+                    self._spool.directory,
+                    error.strerror or error,
+                )
+            stored, reason = False, "spool_unwritable"
         finally:
             self._spooling -= 1
-        (self._metrics.spooled if stored else self._metrics.dropped).inc(len(events))
+        if stored:
+            self._metrics.spooled.inc(len(events))
+        else:
+            self._metrics.dropped.labels(reason).inc(len(events))
 
     async def deliver(self, batch: list[Exchange]) -> None:
         """Convert a batch and return once it is with the sink or on disk (log-tail mode)."""
@@ -261,7 +324,11 @@ class Pipeline:
     # -- the replayer -------------------------------------------------------------------
 
     async def replay(self) -> None:
-        """Feed the spool to the sink, oldest batch first, whenever the sink will take it."""
+        """Feed the spool to the sink, oldest batch first, whenever the sink will take it.
+
+        Never ends on an error: an unexpected one is logged and the replayer carries on
+        after a pause, so the spool cannot stop draining without a word.
+        """
         while not self._closing:
             ready = (
                 self._spool.pending
@@ -269,7 +336,13 @@ class Pipeline:
                 and not self._spooling
                 and self._breaker.allows()
             )
-            if not (ready and await self.replay_one()):
+            try:
+                replayed = bool(ready) and await self.replay_one()
+            except Exception:
+                log.exception("replaying the spool failed; trying again in 1 s")
+                await asyncio.sleep(1.0)
+                continue
+            if not replayed:
                 await asyncio.sleep(0.05)
 
     async def replay_one(self) -> bool:
@@ -281,14 +354,40 @@ class Pipeline:
         head = await asyncio.to_thread(self._spool.head, _REPLAY_FILES, _REPLAY_BYTES)
         if not head:
             return False
-        events = [event for _, payload in head for event in decode_events(payload)]
-        if self._busy or not await self._send(events):
+        events: list[CapturedEvent] = []
+        unreadable: list[bytes] = []
+        problems: set[str] = set()
+        for _, payload in head:
+            for line in payload.splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    events.append(decode_event(line))
+                except EventFormatError as error:
+                    unreadable.append(_entry(str(error), line=line.decode("utf-8", "replace")))
+                    problems.add(str(error))
+        if unreadable:
+            # Written by an older or broken version, or damaged on disk: it will never
+            # decode, so it must not stay at the head of the spool, blocking the rest.
+            await self._set_aside(unreadable, "undecodable", "; ".join(sorted(problems)))
+        if events and (self._busy or not await self._send(events)):
+            if unreadable:  # keep the good events, without the lines already set aside
+                await self._rewrite_head(head, events)
             return False
         for name, _ in head:
             await asyncio.to_thread(self._spool.remove, name)
-        self._metrics.sent.inc(len(events))
-        self._metrics.replayed.inc(len(events))
+        self._metrics.sent.inc(self._accepted if events else 0)
+        self._metrics.replayed.inc(self._accepted if events else 0)
         return True
+
+    async def _rewrite_head(
+        self, head: list[tuple[str, bytes]], events: list[CapturedEvent]
+    ) -> None:
+        """Replace the head's files by one holding only their readable events."""
+        async with self._spool_lock:
+            await asyncio.to_thread(self._spool.append, encode_events(events), front=True)
+            for name, _ in head:
+                await asyncio.to_thread(self._spool.remove, name)
 
     # -- shutdown -----------------------------------------------------------------------
 
@@ -316,6 +415,6 @@ class Pipeline:
             events = await self._convert(self._take())
             left = deadline - self._clock()
             if left > 0 and self._sink_free() and await self._send(events, timeout=left):
-                self._metrics.sent.inc(len(events))
+                self._metrics.sent.inc(self._accepted)
             else:
                 await self._to_spool(events)

@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -33,6 +34,7 @@ from collector.upstream import (
     UpstreamResponse,
     UpstreamTimeout,
 )
+from monitor.schema import MAX_ID, MAX_NAME, bounded
 
 log = logging.getLogger("modeltap.proxy")
 
@@ -53,6 +55,7 @@ _HOP_BY_HOP = frozenset(
 )
 _FRAMING = frozenset((b"content-length", b"transfer-encoding", b"expect"))
 _NO_BODY = frozenset((204, 304))
+_UNDECODED = re.compile(r"[\udc80-\udcff]")  # bytes aiohttp could not decode as UTF-8
 
 
 def forwardable(raw: Headers | tuple[tuple[bytes, bytes], ...]) -> Headers:
@@ -79,6 +82,21 @@ class Ids:
 
     def next(self) -> str:
         return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}"
+
+
+def echoed(request_id: str) -> str:
+    """The X-Request-ID to send back: the caller's own, unless it holds bytes that are not
+    UTF-8, which aiohttp cannot write back; then the stand-in modeltap stores it under
+    (see ``bounded``), which is also the id labels for this call join on.
+
+    >>> echoed("café-1")
+    'café-1'
+    >>> echoed("caf\\udce9")[:4]
+    'caf?'
+    """
+    if _UNDECODED.search(request_id):
+        return bounded(request_id, MAX_ID)
+    return request_id
 
 
 def sampled(request_id: str, rate: float) -> bool:
@@ -138,7 +156,9 @@ class Proxy:
         started = time.perf_counter()
         request_id = request.headers.get(REQUEST_ID) or self._ids.next()
         route = resolve(request.path)
-        model, version = route.model or self._model, route.version or self._version
+        # Bounded here, so the metrics and the stored records name the same model.
+        model = bounded(route.model or self._model, MAX_NAME)
+        version = bounded(route.version or self._version, MAX_NAME)
         settings = self._capturer.capture_settings(model)
         capture = request.method == "POST" and sampled(request_id, settings.sample_rate)
         skipped = "sampled_out" if request.method == "POST" else "not_inference"
@@ -214,12 +234,14 @@ class Proxy:
         request, exchange = call.request, call.exchange
         exchange.status = upstream.status
         headers = CIMultiDict(
-            (name.decode("latin-1"), value.decode("latin-1"))
+            # UTF-8, as aiohttp writes them back out: a non-ASCII value (a file name in
+            # Content-Disposition) then leaves byte for byte as it came.
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
             for name, value in forwardable(upstream.headers)
             if name.lower() != b"content-length"
         )
         if REQUEST_ID not in headers:
-            headers[REQUEST_ID] = exchange.request_id
+            headers[REQUEST_ID] = echoed(exchange.request_id)
         exchange.response_encoding = headers.get("Content-Encoding")
         reason = upstream.reason.decode("latin-1") or None
         bodiless = upstream.status in _NO_BODY or request.method == "HEAD"
@@ -228,7 +250,16 @@ class Proxy:
             and upstream.content_length is not None
             and (upstream.content_length <= INLINE_LIMIT)
         ):
-            data = await upstream.read(self._pool.read_timeout)
+            try:
+                data = await upstream.read(self._pool.read_timeout)
+            except UpstreamTimeout as error:
+                exchange.error = "upstream_timeout"
+                return self._error(exchange, 504, f"the model server stopped mid-answer: {error}")
+            except UpstreamError as error:
+                # Nothing was sent to the caller yet: say what happened, as for a refused
+                # connection, rather than relay a truncated answer.
+                exchange.error = "upstream_broken"
+                return self._error(exchange, 502, str(error))
             self._finish(call, [data], len(data))
             return web.Response(status=upstream.status, reason=reason, body=data, headers=headers)
         response = web.StreamResponse(status=upstream.status, reason=reason, headers=headers)
@@ -248,13 +279,15 @@ class Proxy:
                 total += len(chunk)
                 kept = call.keep(kept, chunk, total)
                 await response.write(chunk)
-        except UpstreamError:
-            # Headers are gone already: the caller sees a cut-off stream, as from the model.
-            exchange.error = "upstream_broken_stream"
-            raise
-        except ConnectionError:
-            exchange.error = "client_disconnected"
-            raise
+        except (UpstreamError, ConnectionError) as error:
+            # Headers are gone already: the caller sees a cut-off stream, as from the model
+            # (or has gone). Closing the connection, rather than raising, tells the caller the
+            # answer is incomplete without a traceback in the log for each such call.
+            upstream_failed = isinstance(error, UpstreamError)
+            exchange.error = "upstream_broken" if upstream_failed else "client_disconnected"
+            if request.transport is not None:
+                request.transport.close()
+            return response
         finally:
             exchange.response_bytes = total
         self._finish(call, kept, total)
@@ -273,12 +306,16 @@ class Proxy:
 
     def _error(self, exchange: Exchange, status: int, detail: str) -> web.Response:
         exchange.status = status
-        body = {"error": _TITLES[status], "detail": detail, "request_id": exchange.request_id}
+        body = {
+            "error": _TITLES[status],
+            "detail": detail,
+            "request_id": echoed(exchange.request_id),
+        }
         return web.Response(
             status=status,
             text=json.dumps(body),
             content_type="application/json",
-            headers={REQUEST_ID: exchange.request_id},
+            headers={REQUEST_ID: echoed(exchange.request_id)},
         )
 
     def _record(self, exchange: Exchange) -> None:

@@ -35,6 +35,7 @@ from monitor.logs import setup_logging
 log = logging.getLogger("modeltap.sidecar")
 
 _HEADER_LIMIT = 64 * 1024  # model servers see long query strings and large headers
+_MAX_HEADERS = 1024
 # The shutdown's own waits end within the grace period; the exit guard fires this much later.
 _GUARD_MARGIN = 5.0
 
@@ -100,6 +101,7 @@ class Parts:
     """The sidecar's pieces, built from the configuration and wired together."""
 
     registry: CollectorRegistry
+    metrics: SidecarMetrics
     pipeline: Pipeline
     pool: UpstreamPool
     proxy: Proxy
@@ -147,7 +149,7 @@ def assemble(config: MonitorConfig, clock: Callable[[], datetime]) -> Parts:
         version=settings.model_version or "",
         clock=clock,
     )
-    return Parts(registry, pipeline, pool, proxy, sink, spool)
+    return Parts(registry, metrics, pipeline, pool, proxy, sink, spool)
 
 
 async def run_sidecar(
@@ -184,6 +186,9 @@ async def run_sidecar(
         auto_decompress=False,
         max_line_size=_HEADER_LIMIT,
         max_field_size=_HEADER_LIMIT,
+        # aiohttp stops at 128 headers; model servers (uvicorn, Tornado) take hundreds, and
+        # a proxy that refuses what its upstream accepts is not transparent.
+        max_headers=_MAX_HEADERS,
     )
     data = web.ServerRunner(server, shutdown_timeout=max(grace - 2.0, 1.0))
     admin = admin_runner(parts.registry, lambda: upstream_ok)

@@ -10,21 +10,35 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Protocol
 
 from monitor.config import KafkaConfig
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, StorageDataError
 from monitor.events import CapturedEvent, to_batch
-from monitor.store import SqlStore
+from monitor.store import SqlStore, Store
 from monitor.store.engine import redact
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An event the sink will never take (its data, not the sink, is at fault), and why."""
+
+    event: CapturedEvent
+    reason: str
+
+
 class Sink(Protocol):
-    """Accepts batches of events; raises on failure so the caller can spool them."""
+    """Accepts batches of events; raises on failure so the caller can spool them.
+
+    A write stores every event it can and returns the ones refused for good (say, a value
+    the database cannot hold): those are set aside by the caller, never retried, so one
+    bad event cannot hold back the rest of its batch or the batches behind it.
+    """
 
     name: str
 
-    async def write(self, events: Sequence[CapturedEvent]) -> None: ...
+    async def write(self, events: Sequence[CapturedEvent]) -> Sequence[Refused]: ...
 
     async def close(self) -> None: ...
 
@@ -43,21 +57,39 @@ class SqlSink:
         self._store: SqlStore | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modeltap-sink")
 
-    async def write(self, events: Sequence[CapturedEvent]) -> None:
+    async def write(self, events: Sequence[CapturedEvent]) -> Sequence[Refused]:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._write, list(events))
+        return await loop.run_in_executor(self._executor, self._write, list(events))
 
-    def _write(self, events: list[CapturedEvent]) -> None:
+    def _write(self, events: list[CapturedEvent]) -> list[Refused]:
         if self._store is None:
             # Opened lazily: a database that is down at start-up must not stop the sidecar.
             self._store = SqlStore.open(self._url, migrate=self._migrate)
-        self._store.write(to_batch(events))
+        return isolate(self._store, events)
 
     async def close(self) -> None:
         # A write stuck on a dead database must not hold up shutdown; its batch is spooled.
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._store is not None:
             self._store.close()
+
+
+def isolate(store: Store, events: list[CapturedEvent]) -> list[Refused]:
+    """Write ``events``; when the database refuses the data, find which events it refuses
+    by halving the batch, store the others, and return the refused ones.
+
+    Only a data error (``StorageDataError``) is split: a database that is down or busy
+    fails every half alike, and that failure goes to the caller to spool the whole batch.
+    Writes are idempotent, so halves already stored are not stored twice.
+    """
+    try:
+        store.write(to_batch(events))
+    except StorageDataError as error:
+        if len(events) == 1:
+            return [Refused(events[0], str(error))]
+        middle = len(events) // 2
+        return isolate(store, events[:middle]) + isolate(store, events[middle:])
+    return []
 
 
 def open_sink(url: str, kafka: KafkaConfig, *, timeout: float, source: str) -> Sink:

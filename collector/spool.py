@@ -1,19 +1,23 @@
 """The disk spool: batches wait here, oldest first, while the sink is down.
 
-Each batch is one file, written to a temporary name, fsynced and renamed, so a crash leaves
-either the whole batch or nothing. A batch is deleted only after the sink accepted it; if
-the process dies between the two, the batch is sent again on restart, which the idempotent
-store and collector turn into a no-op. The total size is bounded: a batch that would pass
-the bound is refused and the caller counts it as dropped.
+Each batch is one file, written to a temporary name, fsynced and renamed, so a crash (or a
+full disk) leaves either the whole batch or nothing. A batch is deleted only after the sink
+accepted it; if the process dies between the two, the batch is sent again on restart,
+which the idempotent store and collector turn into a no-op. The total size is bounded: a
+batch that would pass the bound is refused and the caller counts it as dropped. Batches
+that can never be delivered (the sink refused their data, or they cannot be read back) are
+moved to a quarantine folder beside it instead of blocking the batches behind them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
 
 _SUFFIX = ".jsonl"
+QUARANTINE = "quarantine"
 # Sequence numbers start mid-range so batches can also be put in front of the oldest.
 _START = 10**15
 
@@ -32,6 +36,16 @@ class Spool:
             (path.name, path.stat().st_size) for path in directory.glob(f"*{_SUFFIX}")
         )
         self._bytes = sum(size for _, size in self._files)
+        set_aside = list((directory / QUARANTINE).glob(f"*{_SUFFIX}"))
+        self._quarantined = sum(path.stat().st_size for path in set_aside)
+        self._set_aside_next = 1 + max(
+            (
+                int(stem)
+                for path in set_aside
+                if (stem := path.name.removesuffix(_SUFFIX)).isdigit()
+            ),
+            default=0,
+        )
         numbers = [int(name.removesuffix(_SUFFIX)) for name, _ in self._files] or [_START]
         self._next = max(numbers) + 1
         self._first = min(numbers) - 1
@@ -60,13 +74,7 @@ class Spool:
             # Reserve the space before the slow write so concurrent appends see it.
             self._bytes += len(payload)
         try:
-            temporary = self.directory / (name + ".tmp")
-            with temporary.open("wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            temporary.rename(self.directory / name)
-            _fsync_directory(self.directory)
+            _write_whole(self.directory, name, payload)
         except OSError:
             with self._lock:
                 self._bytes -= len(payload)
@@ -74,6 +82,29 @@ class Spool:
         with self._lock:
             self._files.append((name, len(payload)))
             self._files.sort()
+        return True
+
+    def quarantine(self, lines: list[bytes]) -> bool:
+        """Set aside batches that can never be delivered, one JSON line each, in
+        ``quarantine/`` (bounded by a tenth of ``max_bytes``); False when that is full.
+
+        Kept for a person to look at (and replay by hand if the sink was at fault), never
+        replayed by the sidecar, so they cannot block the events behind them again.
+        """
+        payload = b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines)
+        folder = self.directory / QUARANTINE
+        with self._lock:
+            if self._quarantined + len(payload) > self.max_bytes // 10:
+                return False
+            self._quarantined += len(payload)
+            number, self._set_aside_next = self._set_aside_next, self._set_aside_next + 1
+        folder.mkdir(exist_ok=True)
+        try:
+            _write_whole(folder, f"{number:020d}{_SUFFIX}", payload)
+        except OSError:
+            with self._lock:
+                self._quarantined -= len(payload)
+            raise
         return True
 
     def oldest(self) -> tuple[str, bytes] | None:
@@ -102,6 +133,27 @@ class Spool:
                     del self._files[index]
                     self._bytes -= size
                     break
+
+
+def _write_whole(directory: Path, name: str, payload: bytes) -> None:
+    """Write ``name`` so that it exists whole or not at all, even when the disk fills up.
+
+    A write the disk refused (ENOSPC) must not leave its temporary file behind: on a full
+    disk that file is what keeps every later batch from fitting.
+    """
+    temporary = directory / (name + ".tmp")
+    try:
+        with temporary.open("wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.rename(directory / name)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
+    # Renamed already: the batch is there; only its durability across a crash waits.
+    with contextlib.suppress(OSError):
+        _fsync_directory(directory)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import os
 import signal
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from collector.sidecar import (
 )
 from monitor.config import ModelConfig, MonitorConfig
 from monitor.logs import setup_logging
+from monitor.schema import in_range
 
 log = logging.getLogger("modeltap.tail")
 
@@ -174,24 +176,31 @@ def save_position(state: Path, position: Position) -> None:
     temporary.replace(state)
 
 
-def line_exchange(line: Line, *, model: str, version: str, now: datetime) -> Exchange:
-    """One logged call as an Exchange; the line is both its request and its response."""
+def line_exchange(line: Line, *, model: str, version: str, now: datetime) -> Exchange | None:
+    """One logged call as an Exchange (the line is both its request and its response), or
+    None for a line that is not a JSON object, which records no call at all.
+
+    Nothing is made up: a line without ``latency_ms`` has no latency (not 0, which would
+    drag the percentiles down); ``status`` defaults to 200, as a logged prediction was
+    answered; ``ts`` defaults to when the line was read.
+    """
     inode, offset, text = line
     event_id = hashlib.sha256(b"%d:%d:" % (inode, offset) + text).hexdigest()[:32]
-    fields: dict[str, Any] = {}
     try:
-        parsed = json.loads(text)
-        fields = parsed if isinstance(parsed, dict) else {}
-    except ValueError:
-        pass  # the capturer records why the line cannot be read
+        fields = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(fields, dict):
+        return None
+    status = _number(fields.get("status"))
     return Exchange(
         event_id=event_id,
         request_id=str(fields.get("request_id") or event_id),
         model=str(fields.get("model") or model),
         version=str(fields.get("version") or version),
         started=_time(fields.get("ts") or fields.get("timestamp"), now),
-        latency_ms=_number(fields.get("latency_ms"), 0.0),
-        status=int(_number(fields.get("status"), 200)),
+        latency_ms=_number(fields.get("latency_ms")),
+        status=int(status) if status is not None and 0 <= status <= 999 else 200,
         request_bytes=len(text),
         protocol="json",
         request_body=text,
@@ -199,10 +208,11 @@ def line_exchange(line: Line, *, model: str, version: str, now: datetime) -> Exc
     )
 
 
-def _number(value: Any, default: float) -> float:
-    return (
-        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-    )
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _time(value: Any, default: datetime) -> datetime:
@@ -210,9 +220,10 @@ def _time(value: Any, default: datetime) -> datetime:
         return default
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        moment = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return default
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return moment if in_range(moment) else default
 
 
 def tail_models(models: list[ModelConfig]) -> list[ModelConfig]:
@@ -260,10 +271,16 @@ async def run_tail(
                 await asyncio.wait([asyncio.create_task(stopper.requested.wait())], timeout=poll)
                 continue
             now, version = clock(), settings.model_version or ""
-            exchanges = [
-                line_exchange(line, model=model, version=version, now=now) for line in lines
-            ]
-            await parts.pipeline.deliver(exchanges)
+            read = [line_exchange(line, model=model, version=version, now=now) for line in lines]
+            exchanges = [exchange for exchange in read if exchange is not None]
+            if len(exchanges) < len(read):
+                skipped = len(read) - len(exchanges)
+                parts.metrics.dropped.labels("unreadable_line").inc(skipped)
+                log.warning(
+                    "%d line(s) of %s are not JSON objects; skipped", skipped, settings.tail
+                )
+            if exchanges:
+                await parts.pipeline.deliver(exchanges)
             if position is not None:
                 save_position(state, position)
     finally:

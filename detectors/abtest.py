@@ -65,32 +65,39 @@ def _serving(
     base_errors = int(np.count_nonzero(is_error(base.status_code, base.upstream_failed)))
     errors = int(np.count_nonzero(is_error(challenger.status_code, challenger.upstream_failed)))
     rates = two_proportions(base_errors, sizes[0], errors, sizes[1])
-    ranks = mann_whitney(base.latency_ms, challenger.latency_ms)
+    errors_result = _result(
+        scope,
+        "ab_error_rate",
+        test="two_proportion_z",
+        pvalue=rates.pvalue,
+        statistic=rates.z,
+        sizes=sizes,
+        worse=rates.difference > 0,
+        settings=settings,
+        details={
+            "baseline": baseline,
+            "baseline_rate": base_errors / sizes[0],
+            "rate": errors / sizes[1],
+            "difference": rates.difference,
+            "cohens_h": rates.cohens_h,
+        },
+    )
+    # Only measured latencies are ranked (NaN: nobody measured the call's latency).
+    base_latency = base.latency_ms[~np.isnan(base.latency_ms)]
+    latency = challenger.latency_ms[~np.isnan(challenger.latency_ms)]
+    measured = (int(base_latency.size), int(latency.size))
+    if min(measured) < settings.min_rows:
+        return [errors_result, _too_few(scope, "ab_latency", measured, baseline, settings)]
+    ranks = mann_whitney(base_latency, latency)
     return [
-        _result(
-            scope,
-            "ab_error_rate",
-            test="two_proportion_z",
-            pvalue=rates.pvalue,
-            statistic=rates.z,
-            sizes=sizes,
-            worse=rates.difference > 0,
-            settings=settings,
-            details={
-                "baseline": baseline,
-                "baseline_rate": base_errors / sizes[0],
-                "rate": errors / sizes[1],
-                "difference": rates.difference,
-                "cohens_h": rates.cohens_h,
-            },
-        ),
+        errors_result,
         _result(
             scope,
             "ab_latency",
             test="mann_whitney_u",
             pvalue=ranks.pvalue,
             statistic=ranks.u,
-            sizes=sizes,
+            sizes=measured,
             worse=ranks.rank_biserial > 0,
             settings=settings,
             details={

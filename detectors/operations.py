@@ -47,16 +47,24 @@ def operations(
     ...                  np.array([False, False, True]), 60.0)
     >>> ops.latency_ms[50], round(ops.error_rate, 3), ops.throughput_rps
     (20.0, 0.667, 0.05)
+    >>> operations(np.array([10.0, np.nan]), np.array([200, 599]),
+    ...            np.array([False, False]), 60.0).latency_ms[50]
+    10.0
     """
     count = int(latency_ms.size)
     errors = int(np.count_nonzero(is_error(status_code, upstream_failed)))
     if count == 0:
         return Operations(0, 0, {}, None, 0.0)
-    levels = np.percentile(latency_ms, QUANTILES)
+    # A latency nobody measured (NaN: a log line without one, a call never answered)
+    # counts as a request and an error where it failed, but is no latency figure.
+    measured = latency_ms[~np.isnan(latency_ms)]
+    levels: list[float] = (
+        [float(value) for value in np.percentile(measured, QUANTILES)] if measured.size else []
+    )
     return Operations(
         requests=count,
         errors=errors,
-        latency_ms={q: float(value) for q, value in zip(QUANTILES, levels, strict=True)},
-        latency_mean_ms=float(np.mean(latency_ms)),
+        latency_ms=dict(zip(QUANTILES, levels, strict=False)),
+        latency_mean_ms=float(np.mean(measured)) if measured.size else None,
         throughput_rps=count / seconds if seconds > 0 else 0.0,
     )

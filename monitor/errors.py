@@ -39,6 +39,11 @@ class StorageUnavailableError(StorageError):
     exit_code = 3
 
 
+class StorageDataError(StorageError):
+    """The database refused the data itself (a value out of range, an invalid character):
+    writing the same data again will fail again, unlike a database that is down."""
+
+
 class SchemaOutOfDateError(StorageError):
     """The database schema is older than this version of modeltap expects."""
 

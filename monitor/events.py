@@ -97,8 +97,8 @@ class _Event(BaseModel):
     model: str = Field(min_length=1, max_length=128)
     version: str = Field(default="", max_length=128)
     ts: datetime
-    latency_ms: float = Field(ge=0)
-    upstream_latency_ms: float | None = None
+    latency_ms: float | None = Field(ge=0, allow_inf_nan=False)
+    upstream_latency_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     status_code: int = Field(ge=0, le=999)
     request_bytes: int = Field(default=0, ge=0)
     response_bytes: int = Field(default=0, ge=0)

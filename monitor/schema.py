@@ -7,6 +7,8 @@ The stored form of each record is a table in ``monitor.store.tables``.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +23,54 @@ Direction = Literal["lower", "higher"]
 ResultStatus = Literal["ok", "insufficient_data", "error"]
 
 RunStatus = Literal["ok", "error"]
+
+
+# The longest ids (request, instance) and names (model, version) the tables hold.
+MAX_ID = 255
+MAX_NAME = 128
+# Event times modeltap stores. Any real event falls inside; the bounds keep a day's
+# partition (which ends the day after) and every engine's timestamp type in range.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+# What no text column can hold: control characters (PostgreSQL text refuses NUL) and lone
+# surrogates (what undecodable header bytes become; no UTF-8 encoder accepts them).
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def bounded(value: str, limit: int) -> str:
+    """``value`` if the store can keep it as it is, else a stable stand-in for it.
+
+    A value longer than ``limit``, or holding control characters or undecodable bytes,
+    becomes its printable start, ``~`` and 16 hex digits of its SHA-256. The same value
+    always gives the same stand-in, so a label that names an over-long request id still
+    finds its prediction, and the function is idempotent.
+
+    >>> bounded("req-1", 255)
+    'req-1'
+    >>> bounded("a" * 300, 20)
+    'aaa~9835fa6bf4e20a9b'
+    >>> bounded("a\\x00b", 20)
+    'a?b~59b271ae1bbcb1d3'
+    """
+    if len(value) <= limit and not _UNSTORABLE.search(value):
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{_UNSTORABLE.sub('?', value)[: max(limit - 17, 0)]}~{digest}"
+
+
+def printable(text: str) -> str:
+    """``text`` with what no text column holds (control characters, undecodable bytes) as ?.
+
+    >>> printable("line\\none")
+    'line?one'
+    """
+    return _UNSTORABLE.sub("?", text)
+
+
+def in_range(moment: datetime) -> bool:
+    """Whether an event time can be stored (between 1970 and the year 9999)."""
+    return EARLIEST <= moment < LATEST
 
 
 def utc(moment: datetime) -> datetime:
@@ -57,7 +107,8 @@ class RequestRecord:
     model: str
     version: str
     ts: datetime
-    latency_ms: float
+    # None when nobody measured it (a log line without latency, a call never answered).
+    latency_ms: float | None
     status_code: int
     upstream_latency_ms: float | None = None
     request_bytes: int = 0

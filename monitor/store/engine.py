@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, exc, make_url
 
 from monitor.codec import dumps
-from monitor.errors import InputError, StorageError, StorageUnavailableError
+from monitor.errors import InputError, StorageDataError, StorageError, StorageUnavailableError
 
 # Execution option that marks a connection as a writer (SQLite takes the write lock up front).
 WRITE = "modeltap_write"
@@ -92,6 +92,9 @@ def translate_errors(engine: Engine) -> Iterator[None]:
                 f"{_first_line(error.orig)}; is it running, and is storage.url right?"
             ) from error
         raise StorageError(f"database error: {_first_line(error.orig)}") from error
+    except (exc.DataError, exc.IntegrityError) as error:
+        message = f"the database refused the data: {_first_line(error.orig)}"
+        raise StorageDataError(message) from error
     except exc.DBAPIError as error:
         raise StorageError(f"database error: {_first_line(error.orig)}") from error
 

@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import psycopg
 from psycopg import errors
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine, Table, text
 from sqlalchemy.exc import DBAPIError
 
@@ -53,10 +55,26 @@ def copy_insert_ignore(
     raw = connection.connection.driver_connection
     if raw is None:  # pragma: no cover - only for detached connections
         raise RuntimeError("connection has no driver connection")
+    try:
+        return _copy_insert_ignore(raw, table, column_list, prepared)
+    except psycopg.Error as error:
+        # Raised by the raw driver connection, below SQLAlchemy: wrap it as SQLAlchemy
+        # would, so the store's error translation sees it like any other.
+        raise DBAPIError.instance(
+            f"COPY {table.name}", None, error, psycopg.Error, connection_invalidated=False
+        ) from error
+
+
+def _copy_insert_ignore(raw: Any, table: Table, column_list: str, rows: Any) -> int:
     with raw.cursor() as cursor:
+        if raw.info.transaction_status == TransactionStatus.IDLE:
+            # Open the caller's transaction first: psycopg's transaction() on an idle
+            # connection is a transaction of its own, which would commit this table's rows
+            # even if a later table of the same batch fails (half a call stored).
+            cursor.execute("SELECT 1")
         try:
             with raw.transaction():  # a savepoint within the caller's transaction
-                _copy(cursor, f'"{table.name}"', column_list, prepared)
+                _copy(cursor, f'"{table.name}"', column_list, rows)
             return len(rows)
         except errors.UniqueViolation:
             pass  # some rows are there already; fall back to the careful path
@@ -65,7 +83,7 @@ def copy_insert_ignore(
             f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" (LIKE "{table.name}" INCLUDING DEFAULTS) '
             "ON COMMIT DELETE ROWS"
         )
-        _copy(cursor, f'"{stage}"', column_list, prepared)
+        _copy(cursor, f'"{stage}"', column_list, rows)
         cursor.execute(
             f'INSERT INTO "{table.name}" ({column_list}) SELECT {column_list} FROM "{stage}" '
             "ON CONFLICT DO NOTHING"

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from monitor.codec import dumps
-from monitor.errors import InputError, StorageError
+from monitor.errors import InputError, StorageDataError, StorageError
 from monitor.schema import (
     DetectorResult,
     EventBatch,
@@ -132,17 +132,23 @@ class SqlStore(DetectorStore, PairingStore):
     def write(self, batch: EventBatch) -> WriteSummary:
         if not len(batch):
             return WriteSummary()
+        # A naive datetime is refused here, as the caller's mistake (ValueError).
         request_rows = [_request_row(record) for record in batch.requests]
         prediction_rows = [_prediction_row(record) for record in batch.predictions]
         label_records = list({record.label_key: record for record in batch.labels}.values())
         try:
-            return self._write(request_rows, prediction_rows, label_records)
-        except StorageError as error:
-            if self._partitions is None or "no partition of relation" not in str(error):
-                raise
-            # A partition this process thought existed was dropped by a purge elsewhere.
-            self._partitions.forget()
-            return self._write(request_rows, prediction_rows, label_records)
+            try:
+                return self._write(request_rows, prediction_rows, label_records)
+            except StorageError as error:
+                if self._partitions is None or "no partition of relation" not in str(error):
+                    raise
+                # A partition this process thought existed was dropped by a purge elsewhere.
+                self._partitions.forget()
+                return self._write(request_rows, prediction_rows, label_records)
+        except (ValueError, OverflowError) as error:
+            # What the drivers raise for values they cannot even send (an integer past 64
+            # bits, a naive time, undecodable text): the data's fault, like a DataError.
+            raise StorageDataError(f"the database cannot take this data: {error}") from error
 
     def _write(
         self,

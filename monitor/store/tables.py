@@ -84,7 +84,7 @@ requests = Table(
     Column("request_id", String(255), nullable=False),
     Column("model", String(128), nullable=False),
     Column("version", String(128), nullable=False),
-    Column("latency_ms", Float, nullable=False),
+    Column("latency_ms", Float),  # NULL: not measured (log-tail lines, unanswered calls)
     Column("upstream_latency_ms", Float),
     Column("status_code", SmallInteger, nullable=False),
     Column("request_bytes", BigInteger, nullable=False),

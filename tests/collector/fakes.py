@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from collector.capture import Exchange
+from collector.sinks import Refused
 from monitor.events import CapturedEvent
 
 T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -21,15 +22,18 @@ class MemorySink:
         self.events: list[CapturedEvent] = []
         self.writes = 0
         self.failing = False
+        self.poison: set[str] = set()  # request ids it refuses for good
         self.stalled = asyncio.Event()
         self.stalled.set()
 
-    async def write(self, events: Sequence[CapturedEvent]) -> None:
+    async def write(self, events: Sequence[CapturedEvent]) -> Sequence[Refused]:
         self.writes += 1
         await self.stalled.wait()
         if self.failing:
             raise ConnectionError("sink is down")
-        self.events.extend(events)
+        refused = [Refused(e, "refused") for e in events if e.request.request_id in self.poison]
+        self.events.extend(e for e in events if e.request.request_id not in self.poison)
+        return refused
 
     async def close(self) -> None:
         return None

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from collector.spool import Spool
 
@@ -64,3 +69,37 @@ def test_appends_from_many_threads_are_all_kept(tmp_path: Path) -> None:
     for n in range(4):  # each thread's own batches keep their order
         mine = [p for p in payloads if p.startswith(f"{n}-".encode())]
         assert mine == [f"{n}-{i}".encode() for i in range(50)]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 64 KiB filesystem (tmpfs), to fill up for real."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root (CI runs as root)")
+def test_a_full_disk_leaves_no_half_file_and_mends_once_space_is_back(tiny_disk: Path) -> None:
+    spool = Spool(tiny_disk, max_bytes=10**7)  # the bound is not what stops it: the disk is
+    batch = b"x" * 20_000
+    written = 0
+    refusal: OSError | None = None
+    while refusal is None:
+        try:
+            spool.append(batch)
+            written += 1
+        except OSError as error:
+            refusal = error
+    assert "No space left" in str(refusal)
+    # Once a half file stayed behind, filling the disk and refusing every later batch.
+    assert not list(tiny_disk.glob("*.tmp"))
+    assert (spool.pending, spool.size) == (written, written * len(batch))
+    assert sum(path.stat().st_size for path in tiny_disk.iterdir()) == spool.size
+    head = spool.oldest()
+    assert head is not None
+    spool.remove(head[0])
+    assert spool.append(batch)  # space is back: so is the spool
+    assert spool.pending == written

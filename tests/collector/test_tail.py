@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,14 +96,35 @@ def test_lines_become_exchanges_with_stable_ids() -> None:
         b'"ts": "2026-11-25T10:00:00+01:00", "features": {"x": 1}, "prediction": 0}\n',
     )
     exchange = line_exchange(line, model="m", version="", now=NOW)
+    assert exchange is not None
     assert (exchange.request_id, exchange.latency_ms, exchange.status) == ("r1", 12.5, 201)
     assert (exchange.model, exchange.version) == ("m", "v2")
     assert exchange.started == datetime(2026, 11, 25, 9, tzinfo=UTC)
-    assert exchange.event_id == line_exchange(line, model="m", version="", now=NOW).event_id
-    moved = (5, 11, line[2])
-    assert exchange.event_id != line_exchange(moved, model="m", version="", now=NOW).event_id
-    bare = line_exchange((1, 0, b"not json\n"), model="m", version="", now=NOW)
-    assert (bare.request_id, bare.status, bare.started) == (bare.event_id, 200, NOW)
+    again = line_exchange(line, model="m", version="", now=NOW)
+    assert again is not None
+    assert exchange.event_id == again.event_id
+    moved = line_exchange((5, 11, line[2]), model="m", version="", now=NOW)
+    assert moved is not None
+    assert exchange.event_id != moved.event_id
+
+
+def test_lines_invent_nothing() -> None:
+    # No latency given: none stored (a 0 dragged the percentiles down); no status: 200.
+    bare = line_exchange((1, 0, b'{"features": {"x": 1}}\n'), model="m", version="", now=NOW)
+    assert bare is not None
+    assert (bare.request_id, bare.latency_ms, bare.status, bare.started) == (
+        bare.event_id,
+        None,
+        200,
+        NOW,
+    )
+    odd = b'{"latency_ms": NaN, "status": 1e9, "ts": "9999-12-31T23:59:59+00:00"}\n'
+    weird = line_exchange((1, 0, odd), model="m", version="", now=NOW)
+    assert weird is not None
+    assert (weird.latency_ms, weird.status, weird.started) == (None, 200, NOW)
+    # A line that is not a JSON object records no call at all (it became a status-200 one).
+    for text in (b"not json\n", b"[1, 2]\n", b"[" * 100_000 + b"\n"):
+        assert line_exchange((1, 0, text), model="m", version="", now=NOW) is None
 
 
 class Tail:
@@ -219,3 +241,21 @@ def test_rotation_restarts_and_a_crash_lose_and_double_nothing(tmp_path: Path) -
     with sqlite3.connect(tail.database) as connection:
         rows = connection.execute("select count(*) from predictions").fetchone()[0]
     assert rows == len(expected)
+
+
+@pytest.mark.integration
+def test_lines_that_are_no_call_are_counted_and_unmeasured_latency_is_null(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "predictions.jsonl"
+    log.write_text(
+        'not json\n[1, 2]\n{"request_id": "no-latency", "features": {"x": 1}, "prediction": 2}\n'
+    )
+    tail = Tail(tmp_path, log).start()
+    tail.wait_for({"no-latency"})
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{tail.metrics_port}/metrics").read()
+    assert b'modeltap_capture_dropped_events_total{reason="unreadable_line"} 2.0' in metrics
+    assert tail.stop() == 0
+    with sqlite3.connect(tail.database) as connection:
+        rows = connection.execute("select request_id, latency_ms, status_code from requests")
+        assert rows.fetchall() == [("no-latency", None, 200)]

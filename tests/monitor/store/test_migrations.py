@@ -49,3 +49,24 @@ def test_an_existing_store_keeps_its_events_through_the_index_move(store_url: st
     rows = store.read_rows("churn", T0, T0 + timedelta(minutes=1), numerical=["age"])
     assert list(rows["feature:age"]) == [30.0 + n for n in range(30)]
     engine.dispose()
+
+
+def test_an_existing_store_takes_unmeasured_latencies_after_0006(store_url: str) -> None:
+    """0006 lets requests.latency_ms be NULL, keeping the rows already there."""
+    from dataclasses import replace
+
+    from monitor.schema import EventBatch
+
+    engine = make_engine(store_url)
+    upgrade(engine, "0005")
+    store = SqlStore(engine)
+    store.write(events(range(10)))
+    assert upgrade(engine) == ("0005", head_revision())
+    unmeasured = replace(events(range(10, 11)).requests[0], latency_ms=None)
+    assert store.write(EventBatch([unmeasured])).requests_written == 1
+    frame = store.read_requests("churn", T0, T0 + timedelta(minutes=1))
+    assert frame["latency_ms"].isna().tolist() == [False] * 10 + [True]
+    assert {index["name"] for index in inspect(engine).get_indexes("requests")} >= {
+        "ix_requests_model_ts"
+    }
+    engine.dispose()

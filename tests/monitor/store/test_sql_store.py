@@ -10,7 +10,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from monitor.errors import InputError, SchemaOutOfDateError, StorageUnavailableError
+from monitor.errors import (
+    InputError,
+    SchemaOutOfDateError,
+    StorageDataError,
+    StorageUnavailableError,
+)
 from monitor.schema import DetectorResult, EventBatch, LabelRecord, WriteSummary
 from monitor.store import SqlStore
 from monitor.store.tables import predictions, requests
@@ -291,3 +296,26 @@ def test_an_open_reader_does_not_stall_writes_on_postgres(postgres_database: str
             is not None
         )
     store.close()
+
+
+def test_a_batch_is_stored_whole_or_not_at_all(store: SqlStore) -> None:
+    # The requests are fine; one prediction's row index is past any integer column. On
+    # PostgreSQL the requests' COPY once committed on its own, leaving calls without rows.
+    good = events(range(3))
+    poisoned = EventBatch(good.requests, [*good.predictions[:2], prediction(2, row=2**64)])
+    with pytest.raises(StorageDataError, match=r"cannot take this data|refused the data"):
+        store.write(poisoned)
+    assert (count(store, requests), count(store, predictions)) == (0, 0)
+    # The refusal is the data's: the same store takes the next batch as usual.
+    assert store.write(good).requests_written == 3
+
+
+def test_nul_characters_and_lone_surrogates_in_json_are_stored_as_replacement(
+    store: SqlStore,
+) -> None:
+    # PostgreSQL's JSON refuses \u0000 outright, which once failed whole batches there.
+    row = prediction(0, features={"name": "a\x00b", "k\x00": "\udcff"})
+    summary = store.write(EventBatch([request(0)], [row]))
+    assert summary.predictions_written == 1
+    frame = store.read_predictions("churn", T0, T0 + timedelta(hours=1))
+    assert frame["features"].tolist() == [{"name": "a\ufffdb", "k\ufffd": "\ufffd"}]
