@@ -65,6 +65,11 @@ class IngestMetrics:
             "Calls received from other servers' CloudEvents loggers.",
             registry=registry,
         )
+        self.unanswered_calls = Counter(
+            "modeltap_serve_unanswered_calls",
+            "Logged calls whose response never came (stored as failed, status 599).",
+            registry=registry,
+        )
         self.rejected = Counter(
             "modeltap_serve_rejected_requests",
             "Ingest requests refused (bad body, auth, schema).",
@@ -142,6 +147,8 @@ class LabelsHandler:
             body = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError) as error:
             raise Refused(400, f"the body is not JSON: {error}") from None
+        except RecursionError:
+            raise Refused(400, "the body is not a label: its JSON nests too deeply") from None
         many = isinstance(body, list)
         try:
             return parse_labels(

@@ -8,6 +8,7 @@ known (default: when modeltap received it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -16,22 +17,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from monitor.config import MonitorConfig
 from monitor.errors import InputError
-from monitor.schema import JsonValue, LabelRecord, utc
+from monitor.schema import MAX_ID, MAX_NAME, JsonValue, LabelRecord, bounded, in_range, utc
 
 
 class LabelError(InputError):
     """A label (or one of a batch) is invalid; the message names the item and field."""
 
 
+# Row indices are stored as 32-bit integers; no batch request has more rows.
+_MAX_ROW = 2**31 - 1
+
+
 class _Label(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    request_id: str | None = Field(default=None, min_length=1, max_length=255)
-    row_index: int | None = Field(default=None, ge=0)
+    # Ids of any length are accepted and stored as captured ones are (see ``bounded``),
+    # so a label names the same prediction whatever its id looks like.
+    request_id: str | None = Field(default=None, min_length=1)
+    row_index: int | None = Field(default=None, ge=0, le=_MAX_ROW)
     instance_id: str | int | None = None
     label: JsonValue = Field(default=None)
     time: datetime | None = None
-    model: str | None = Field(default=None, min_length=1, max_length=128)
+    model: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -46,8 +53,13 @@ class _Label(BaseModel):
             raise ValueError("each label needs a request_id (with row_index) or an instance_id")
         if self.time is not None and self.time.tzinfo is None:
             raise ValueError("time needs a timezone, e.g. 2026-11-25T12:00:00Z")
+        if self.time is not None and not in_range(self.time):
+            raise ValueError("time must lie between 1970 and the year 9999")
         if isinstance(self.label, dict | list):
             raise ValueError("label must be a single value (number, string or boolean)")
+        if isinstance(self.label, float) and not math.isfinite(self.label):
+            # Stored as JSON, a NaN or an infinity would silently become null.
+            raise ValueError("label must be a finite number, not NaN or infinity")
         return self
 
 
@@ -94,10 +106,14 @@ def parse_labels(
                 value=parsed.label,
                 ts=utc(parsed.time) if parsed.time is not None else received_at,
                 received_at=received_at,
-                request_id=parsed.request_id,
+                request_id=None
+                if parsed.request_id is None
+                else bounded(parsed.request_id, MAX_ID),
                 row_index=parsed.row_index if parsed.instance_id is None else None,
-                instance_id=None if parsed.instance_id is None else str(parsed.instance_id),
-                model=parsed.model,
+                instance_id=(
+                    None if parsed.instance_id is None else bounded(str(parsed.instance_id), MAX_ID)
+                ),
+                model=None if parsed.model is None else bounded(parsed.model, MAX_NAME),
             )
         )
     if problems:

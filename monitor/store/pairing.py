@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -29,6 +29,8 @@ class LoggedHalf:
     body: bytes
     time: datetime
     received_at: datetime
+    # The caller's X-Request-ID, when the logger passes it on (else the pair id is used).
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class LoggedPair:
     response_body: bytes | None
     response_time: datetime | None
     received_at: datetime
+    request_id: str | None = None
 
 
 class PairingStore:
@@ -68,11 +71,16 @@ class PairingStore:
                 model=half.model,
                 version=half.version,
                 received_at=utc(half.received_at),
+                request_id=half.request_id,
                 **{body: half.body, when: utc(half.time)},
             )
             .on_conflict_do_update(
                 index_elements=["pair_id"],
-                set_={body: insert.excluded[body], when: insert.excluded[when]},
+                set_={
+                    body: insert.excluded[body],
+                    when: insert.excluded[when],
+                    "request_id": func.coalesce(insert.excluded.request_id, table.c.request_id),
+                },
             )
             .returning(*table.c)
         )
@@ -118,4 +126,5 @@ def _pair(row: Any) -> LoggedPair:
         response_body=row["response_body"],
         response_time=row["response_time"],
         received_at=row["received_at"],
+        request_id=row["request_id"],
     )

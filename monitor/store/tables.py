@@ -224,6 +224,7 @@ pending_exchanges = Table(
     Column("response_body", LargeBinary),
     Column("response_time", UTCDateTime()),
     Column("received_at", UTCDateTime(), nullable=False),
+    Column("request_id", String(255)),  # the caller's X-Request-ID, when the logger sends it
     PrimaryKeyConstraint("pair_id"),
     Index(None, "received_at"),
 )

@@ -96,6 +96,10 @@ async def test_one_label_or_many_and_corrections_replace(
             [{"request_id": "ok", "label": 1}, {"request_id": "r"}],
             "labels[1]: each label needs a 'label' field",
         ),
+        # Once a 500: past the stored 32-bit integer.
+        ({"request_id": "r", "label": 1, "row_index": 1e20}, "label.row_index: "),
+        ({"request_id": "r", "label": 1, "row_index": 2**40}, "less than or equal to 2147483647"),
+        ({"request_id": "r", "label": 1, "time": "9999-12-31T23:59:59Z"}, "between 1970 and"),
     ],
 )
 async def test_schema_errors_are_422_naming_the_field_and_write_nothing(
@@ -153,3 +157,53 @@ async def test_a_database_that_is_down_is_a_503_not_a_traceback() -> None:
         assert "cannot reach the database" in (await response.json())["error"]
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+async def test_labels_that_are_no_number_are_refused_not_stored_as_null(
+    client: TestClient[Any, Any], store: SqlStore, token: str
+) -> None:
+    body = f'{{"request_id": "r", "label": {token}}}'.encode()
+    response = await client.post(
+        "/v1/labels", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 422
+    assert "finite number" in (await response.json())["error"]
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM labels").scalar() == 0
+
+
+async def test_deep_nesting_is_a_400_not_a_traceback(
+    client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await client.post(
+        "/v1/labels", data=b"[" * 100_000, headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 400
+    assert "nests too deeply" in (await response.json())["error"]
+    assert not [record for record in caplog.records if record.exc_info]
+
+
+async def test_odd_request_ids_join_the_predictions_captured_under_them(
+    client: TestClient[Any, Any], store: SqlStore
+) -> None:
+    """A too-long id, or one with a NUL, is stored as the same stand-in on both sides."""
+    from dataclasses import replace
+
+    from collector.capture import Capturer
+    from tests.collector.fakes import exchange
+
+    odd = ["a" * 300, "nul\x00id"]
+    for n, request_id in enumerate(odd):
+        captured = exchange(n, body=b'{"instances": [[1]]}', answer=b'{"predictions": [1]}')
+        captured = replace(captured, request_id=request_id, model="churn", started=T0)
+        store.write(EventBatch(*_split(Capturer({}).to_event(captured))))
+    response = await client.post(
+        "/v1/labels", json=[{"request_id": rid, "label": n} for n, rid in enumerate(odd)]
+    )
+    assert response.status == 200, await response.text()
+    assert sorted(labels_of(store)) == [0, 1]
+
+
+def _split(event: Any) -> tuple[list[Any], list[Any]]:
+    return [event.request], list(event.predictions)

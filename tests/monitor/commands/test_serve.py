@@ -82,7 +82,7 @@ def test_serve_takes_labels_and_logged_calls_and_stops_cleanly(tmp_path: Path) -
                     "ce-inferenceservicename": "iris",
                 },
             )
-            assert status == 202
+            assert status == 200
         assert body == {"status": "stored"}
         with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
             exposition = response.read()

@@ -80,6 +80,28 @@ def test_serving_rows_mark_upstream_failures(store: SqlStore) -> None:
     assert frame["latency_ms"].tolist() == [10.0, 11.0, 12.0]
 
 
+def test_unmeasured_latency_reads_as_nan_and_stays_out_of_the_figures(store: SqlStore) -> None:
+    import numpy as np
+
+    from detectors.operations import operations
+
+    unmeasured = replace(request(1, status=599), latency_ms=None, error="response_not_logged")
+    store.write(EventBatch([request(0), unmeasured, request(2)]))
+    frame = store.read_serving("churn", T0, T0 + HOUR)
+    latency = frame["latency_ms"].to_numpy(dtype=np.float64)
+    assert int(np.isnan(latency).sum()) == 1
+    figures = operations(
+        latency,
+        frame["status_code"].to_numpy(dtype=np.int64),
+        frame["upstream_failed"].to_numpy(dtype=bool),
+        3600.0,
+    )
+    # Three requests, one failed; the latency figures come from the two measured ones only.
+    assert (figures.requests, figures.errors) == (3, 1)
+    assert figures.latency_ms[50] == 11.0
+    assert figures.latency_mean_ms == 11.0
+
+
 def test_type_violations_are_counted_per_version(store: SqlStore) -> None:
     store.write(EventBatch([request(0)], [prediction(0, features=MESSY)]))
     store.write(
