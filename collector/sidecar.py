@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -30,6 +31,7 @@ from collector.sinks import Sink, open_sink
 from collector.spool import Spool
 from collector.upstream import UpstreamPool
 from monitor.config import MonitorConfig
+from monitor.errors import ListenError
 from monitor.logs import setup_logging
 
 log = logging.getLogger("modeltap.sidecar")
@@ -43,6 +45,16 @@ _GUARD_MARGIN = 5.0
 def split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - the pod's network
+
+
+async def start_site(runner: web.BaseRunner, address: str, setting: str, **options: Any) -> None:
+    """Listen on ``address``; a port that cannot be had is one sentence (ListenError)."""
+    host, port = split_address(address)
+    try:
+        await web.TCPSite(runner, host, port, **options).start()
+    except OSError as error:
+        await runner.cleanup()
+        raise ListenError.binding(address, setting, error) from None
 
 
 @dataclass
@@ -192,10 +204,12 @@ async def run_sidecar(
     )
     data = web.ServerRunner(server, shutdown_timeout=max(grace - 2.0, 1.0))
     admin = admin_runner(parts.registry, lambda: upstream_ok)
-    for runner, address in ((data, settings.listen), (admin, settings.metrics_listen)):
+    for runner, address, setting in (
+        (data, settings.listen, "sidecar.listen"),
+        (admin, settings.metrics_listen, "sidecar.metrics_listen"),
+    ):
         await runner.setup()
-        host, port = split_address(address)
-        await web.TCPSite(runner, host, port, backlog=1024).start()
+        await start_site(runner, address, setting, backlog=1024)
     worker = asyncio.create_task(parts.pipeline.run(), name="capture worker")
     helpers = [
         asyncio.create_task(parts.pipeline.replay(), name="spool replay"),

@@ -27,8 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from aiohttp import web
-
 from collector.capture import Exchange
 from collector.sidecar import (
     Stopper,
@@ -36,7 +34,7 @@ from collector.sidecar import (
     assemble,
     exit_past_stuck_threads,
     guarded_stopper,
-    split_address,
+    start_site,
 )
 from monitor.config import ModelConfig, MonitorConfig
 from monitor.logs import setup_logging
@@ -261,7 +259,7 @@ async def run_tail(
     model = settings.model or (names[0] if len(names) == 1 else "default")
     admin = admin_runner(parts.registry, settings.tail.exists)
     await admin.setup()
-    await web.TCPSite(admin, *split_address(settings.metrics_listen)).start()
+    await start_site(admin, settings.metrics_listen, "sidecar.metrics_listen")
     replay = asyncio.create_task(parts.pipeline.replay())
     log.info("following %s (position kept in %s)", settings.tail, state)
     try:

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector, start_http_se
 from exporters.collector import ResultsCollector
 from exporters.source import Clock, ExportPlan, ResultSource
 from monitor.config import MonitorConfig
+from monitor.errors import ListenError
 
 
 def register_exporter(
@@ -32,7 +33,9 @@ def register_exporter(
     return collector
 
 
-def serve_registry(address: str, registry: CollectorRegistry) -> tuple[WSGIServer, Thread]:
+def serve_registry(
+    address: str, registry: CollectorRegistry, setting: str = "exporter.listen"
+) -> tuple[WSGIServer, Thread]:
     """Serve ``registry`` at http://ADDRESS/metrics from a daemon thread.
 
     >>> server, thread = serve_registry("127.0.0.1:0", CollectorRegistry())
@@ -41,4 +44,7 @@ def serve_registry(address: str, registry: CollectorRegistry) -> tuple[WSGIServe
     host, _, port = address.rpartition(":")
     # An empty host (":9110") means every interface, as in the other *listen settings.
     every = "0.0.0.0"  # noqa: S104
-    return start_http_server(int(port), addr=host.strip("[]") or every, registry=registry)
+    try:
+        return start_http_server(int(port), addr=host.strip("[]") or every, registry=registry)
+    except OSError as error:
+        raise ListenError.binding(address, setting, error) from None

@@ -10,6 +10,8 @@ configuration or input, 3 a service (database, broker) is unreachable.
 
 from __future__ import annotations
 
+import errno
+
 
 class ModeltapError(Exception):
     """Base of every modeltap error; ``str(err)`` is the user-facing message."""
@@ -21,6 +23,24 @@ class ConfigError(ModeltapError):
     """The configuration file or an environment override is invalid."""
 
     exit_code = 2
+
+
+class ListenError(ConfigError):
+    """An address to listen on cannot be used: another process holds the port, or the
+    address is not this machine's."""
+
+    @classmethod
+    def binding(cls, address: str, setting: str, error: OSError) -> ListenError:
+        """The error for ``error`` raised while binding ``address`` (from ``setting``)."""
+        reason = {
+            errno.EADDRINUSE: "the port is taken by another process",
+            errno.EADDRNOTAVAIL: "the address is not one of this machine's",
+            errno.EACCES: "ports below 1024 need privileges",
+        }.get(error.errno or 0, error.strerror or str(error))
+        return cls(
+            f"cannot listen on {address} ({setting}): {reason}; "
+            f"stop what holds it or choose another address for {setting}"
+        )
 
 
 class InputError(ModeltapError):

@@ -11,7 +11,7 @@ from types import FrameType
 import click
 
 from monitor.commands import Settings, pass_settings
-from monitor.errors import TransportUnavailableError
+from monitor.errors import ListenError, TransportUnavailableError
 from monitor.logs import setup_logging
 
 
@@ -47,7 +47,13 @@ def collect(settings: Settings, /, metrics_listen: str | None) -> None:
     registry = CollectorRegistry()
     metrics = CollectorMetrics(registry)
     host, port = split_address(config.collect.metrics_listen)
-    start_http_server(port, addr=host, registry=registry)
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as error:
+        store.close()
+        raise ListenError.binding(
+            config.collect.metrics_listen, "collect.metrics_listen", error
+        ) from None
 
     stop = threading.Event()
 

@@ -7,6 +7,7 @@ import logging
 import click
 
 from monitor.commands import Settings, pass_settings
+from monitor.errors import ListenError
 from monitor.logs import setup_logging
 
 
@@ -49,4 +50,7 @@ def serve(settings: Settings, /, listen: str | None) -> None:
         config.serve.listen,
         "require a bearer token" if bearer_token(config) else "are open: set serve.labels_token",
     )
-    web.run_app(app, host=host, port=port, print=None, access_log=None, shutdown_timeout=10)
+    try:
+        web.run_app(app, host=host, port=port, print=None, access_log=None, shutdown_timeout=10)
+    except OSError as error:  # the bind, before anything is served
+        raise ListenError.binding(config.serve.listen, "serve.listen", error) from None

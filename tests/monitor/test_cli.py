@@ -70,6 +70,18 @@ def test_config_check_show_masks_secrets(runner: CliRunner) -> None:
     assert "labels_token: '**********'" in result.output
 
 
+def test_config_check_show_masks_passwords_inside_urls(runner: CliRunner) -> None:
+    env = {
+        "MONITOR_STORAGE__URL": "postgresql+psycopg://app:s3cret@db:5432/modeltap",
+        "MONITOR_SINK__URL": "postgresql+psycopg://writer:t0ps3cret@db/modeltap",
+    }
+    result = runner.invoke(cli, ["config", "check", "--show"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output
+    assert "postgresql+psycopg://app:***@db:5432/modeltap" in result.output
+    assert "writer:***@db" in result.output
+
+
 def test_global_config_option_is_used_by_commands(runner: CliRunner, tmp_path: Path) -> None:
     database = tmp_path / "via-config.db"
     config = tmp_path / "c.yaml"
