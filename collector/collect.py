@@ -131,7 +131,16 @@ class Collector:
         self._writing: tuple[_Batch, Future[WriteSummary | None]] | None = None
         self._lag_checked = 0.0
         self._stop = threading.Event()
-        self._consumer.subscribe(self._topics, listener=_Revoked(self._flush_now))
+        # The group's first assignment is computed from this consumer's metadata: a topic
+        # it knows no partitions of yet gets none assigned, until a refresh notices. Ask for
+        # the topics' partitions first, so the first assignment is whole.
+        deadline = time.monotonic() + 30
+        while (
+            not all(self._consumer.partitions_for_topic(topic) for topic in self._topics)
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.1)
+        self._consumer.subscribe(self._topics, listener=_Rebalance())
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand is stored and committed first.
@@ -222,16 +231,17 @@ class Collector:
         summary = future.result()
         if summary is None:
             return  # stopped before the database took it: it is read again next time
+        # Counted once stored, whether or not the commit below still may happen.
+        self._metrics.written.inc(
+            summary.requests_written + summary.labels_written + summary.labels_updated
+        )
+        self._metrics.duplicates.inc(summary.requests_duplicate)
         self._commit(
             {
                 partition: OffsetAndMetadata(offset + 1, "", -1)
                 for partition, offset in batch.last.items()
             }
         )
-        self._metrics.written.inc(
-            summary.requests_written + summary.labels_written + summary.labels_updated
-        )
-        self._metrics.duplicates.inc(summary.requests_duplicate)
         self._metrics.batch_seconds.observe(time.monotonic() - batch.started)
 
     def _store_batch(self, batch: _Batch) -> WriteSummary | None:
@@ -323,14 +333,18 @@ class Collector:
             log.debug("lag not available right now", exc_info=True)
 
 
-class _Revoked(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
-    """Before partitions move to another member, store and commit what was read from them."""
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
+    """Says when partitions move; it must not commit or flush here.
 
-    def __init__(self, flush: Callable[[], None]) -> None:
-        self._flush = flush
+    kafka-python 3 calls this on its network thread, where a blocking consumer call (a
+    commit) raises and leaves the consumer half rebalanced. Nothing needs doing: the batch in
+    hand is written and committed as usual once poll() returns; a commit for partitions that
+    moved away is refused (``CommitFailedError``, logged), and their new owner re-reads them
+    from the last commit, which the idempotent store turns into duplicates, not losses.
+    """
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        self._flush()
+        log.debug("partitions revoked: %d", len(revoked))
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("assigned %d partition(s)", len(assigned))
