@@ -9,7 +9,9 @@
 #   scripts/services.sh running [SERVICE...]   exit 0 only if all of them are up already
 #   scripts/services.sh env                    print the MONITOR_TEST_* exports for tests
 #
-# SERVICE is postgres, kafka or prometheus; none means all three. A service that is already
+# SERVICE is postgres, kafka, prometheus or kserve-agent (KServe's inference-logger agent,
+# built from the Go module proxy; "starting" it builds it once, as the tests run their own
+# instances); none means all four. A service that is already
 # reachable through MONITOR_TEST_POSTGRES_URL, MONITOR_TEST_KAFKA (host:port) or
 # MONITOR_TEST_PROMETHEUS (URL) is reused instead of started, e.g. one from
 # `docker compose up`. State, data and logs live in $MONITOR_STATE_DIR (default ./.state),
@@ -29,7 +31,7 @@ PROM_PORT=${MONITOR_PROMETHEUS_PORT:-19090}
 PG_BIN=/usr/lib/postgresql/15/bin
 KAFKA_POM=$ROOT/scripts/kafka/pom.xml
 DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
-ALL=(postgres kafka prometheus)
+ALL=(postgres kafka prometheus kserve-agent)
 
 say() { printf 'services: %s\n' "$*" >&2; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
@@ -377,6 +379,40 @@ prometheus_status() {
   fi
 }
 
+# ---------------------------------------------------------------- KServe's agent
+
+# The real inference-logger agent KServe puts next to a predictor, so the tests can check
+# `monitor serve` against what it really sends. Built once from the Go module proxy (about
+# three minutes on two cores) from scripts/kserve-agent/go.mod, copied out of the checkout
+# so the build leaves the tree untouched; the Go module cache (~/go/pkg/mod) is a cache.
+KSERVE_VERSION=$(sed -n 's/^require github.com\/kserve\/kserve \(v[^ ]*\)$/\1/p' "$ROOT/scripts/kserve-agent/go.mod")
+KSERVE_AGENT=$STATE/bin/kserve-agent-$KSERVE_VERSION
+
+kserve-agent_install() {
+  [ -x "$KSERVE_AGENT" ] && return 0
+  command -v go >/dev/null || apt_install golang-go
+  say "kserve-agent: building KServe's agent $KSERVE_VERSION with Go (a few minutes the first time)"
+  local build=$STATE/kserve-agent-build log=$STATE/kserve-agent-build.log
+  rm -rf "$build"; mkdir -p "$build" "$STATE/bin"
+  cp "$ROOT/scripts/kserve-agent/"* "$build/"
+  (cd "$build" && GOFLAGS=-mod=mod go build -o "$KSERVE_AGENT.tmp" github.com/kserve/kserve/cmd/agent) \
+    >"$log" 2>&1 || { tail -n 20 "$log" >&2; die "building KServe's agent failed; see $log"; }
+  mv "$KSERVE_AGENT.tmp" "$KSERVE_AGENT"
+  rm -rf "$build"
+}
+
+kserve-agent_start() {
+  kserve-agent_install
+  MONITOR_TEST_KSERVE_AGENT=$KSERVE_AGENT
+}
+
+kserve-agent_stop() { :; }  # nothing runs: the tests start and stop their own agents
+
+kserve-agent_status() {
+  if [ -x "$KSERVE_AGENT" ]; then echo "kserve-agent: built at $KSERVE_AGENT"
+  else echo "kserve-agent: stopped (not built yet)"; fi
+}
+
 # ---------------------------------------------------------------- main
 
 # forget_env SERVICE: drop a stopped service from services.env, so that the next start does
@@ -388,6 +424,7 @@ forget_env() {
     postgres) variable=MONITOR_TEST_POSTGRES_URL ;;
     kafka) variable=MONITOR_TEST_KAFKA ;;
     prometheus) variable=MONITOR_TEST_PROMETHEUS ;;
+    kserve-agent) variable=MONITOR_TEST_KSERVE_AGENT ;;
   esac
   sed -i "/^export ${variable}[_=]/d" "$STATE/services.env"
 }
@@ -398,6 +435,7 @@ write_env() {
     [ -n "${MONITOR_TEST_KAFKA:-}" ] && echo "export MONITOR_TEST_KAFKA='$MONITOR_TEST_KAFKA'"
     [ -n "${MONITOR_TEST_PROMETHEUS:-}" ] && echo "export MONITOR_TEST_PROMETHEUS='$MONITOR_TEST_PROMETHEUS'"
     [ -n "${MONITOR_TEST_PROMETHEUS_DIR:-}" ] && echo "export MONITOR_TEST_PROMETHEUS_DIR='$MONITOR_TEST_PROMETHEUS_DIR'"
+    [ -n "${MONITOR_TEST_KSERVE_AGENT:-}" ] && echo "export MONITOR_TEST_KSERVE_AGENT='$MONITOR_TEST_KSERVE_AGENT'"
     echo "export MONITOR_STATE_DIR='$STATE'"
   } >"$STATE/services.env"
 }
@@ -408,7 +446,7 @@ main() {
   local action=${1:-}; [ $# -gt 0 ] && shift
   local services=("$@"); [ ${#services[@]} -eq 0 ] && services=("${ALL[@]}")
   for service in "${services[@]}"; do
-    case $service in postgres|kafka|prometheus) ;; *) die "unknown service '$service'; choose from: ${ALL[*]}";; esac
+    case $service in postgres|kafka|prometheus|kserve-agent) ;; *) die "unknown service '$service'; choose from: ${ALL[*]}";; esac
   done
   mkdir -p "$STATE"
   case $action in
@@ -426,7 +464,7 @@ main() {
     running)
       # shellcheck disable=SC1091
       [ -f "$STATE/services.env" ] && . "$STATE/services.env"
-      for s in "${services[@]}"; do "${s}_status" | grep -qE ': (running|reachable|external)' || exit 1; done ;;
+      for s in "${services[@]}"; do "${s}_status" | grep -qE ': (running|reachable|external|built)' || exit 1; done ;;
     env) [ -f "$STATE/services.env" ] && cat "$STATE/services.env" || die "nothing started yet; run: $0 start" ;;
     ""|-h|--help|help) usage ;;
     *) usage; die "unknown action '$action'" ;;

@@ -42,6 +42,10 @@ def postgres_url() -> str:
 @pytest.fixture
 def postgres_database(postgres_url: str) -> Iterator[str]:
     """A fresh, empty database on the real PostgreSQL, dropped afterwards."""
+    yield from _scratch_database(postgres_url)
+
+
+def _scratch_database(postgres_url: str) -> Iterator[str]:
     name = f"test_{uuid.uuid4().hex[:12]}"
     admin = make_url(postgres_url).set(drivername="postgresql", database="postgres")
     conninfo = admin.render_as_string(hide_password=False)
@@ -50,6 +54,12 @@ def postgres_database(postgres_url: str) -> Iterator[str]:
     yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def postgres_module_database(postgres_url: str) -> Iterator[str]:
+    """A fresh database on the real PostgreSQL shared by one module's tests, then dropped."""
+    yield from _scratch_database(postgres_url)
 
 
 @pytest.fixture(scope="session")
