@@ -250,7 +250,8 @@ def test_fuzz_every_call_is_stored_or_counted_and_normal_traffic_goes_on(
 ) -> None:
     n = uuid.uuid4().hex  # every example's calls are its own
     header_safe = bytes(b for b in request_id if b not in b"\r\n\x00") or b"x"
-    path = answer.format(m=urllib.parse.quote(model, safe=""))
+    # Surrogates stand for bytes that are no UTF-8: percent-encoded, the path carries them.
+    path = answer.format(m=urllib.parse.quote(model.encode("utf-8", "surrogatepass"), safe=""))
     _, headers, _ = post(
         sidecar.port, path, body, (b"X-Request-ID", header_safe + b"-" + n.encode())
     )
