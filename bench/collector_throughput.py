@@ -51,11 +51,11 @@ from collector.kafka import client_settings, ensure_topics, from_message, to_mes
 from collector.metrics import SidecarMetrics
 from collector.pipeline import Pipeline, PipelineSettings
 from collector.spool import Spool
-from monitor.configload import load_config
-from monitor.events import CapturedEvent
-from monitor.schema import EventBatch, PredictionRecord, RequestRecord
-from monitor.store import SqlStore
-from monitor.store.tables import predictions, requests
+from modeltap.configload import load_config
+from modeltap.events import CapturedEvent
+from modeltap.schema import EventBatch, PredictionRecord, RequestRecord
+from modeltap.store import SqlStore
+from modeltap.store.tables import predictions, requests
 
 T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
 

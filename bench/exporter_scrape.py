@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import add_store_options, median_ms, store_from_options
 from exporters.collector import ResultsCollector
 from exporters.source import FAMILIES, ExportPlan
-from monitor.schema import DetectorResult, DetectorRun
-from monitor.store import SqlStore
+from modeltap.schema import DetectorResult, DetectorRun
+from modeltap.store import SqlStore
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 WINDOW = timedelta(hours=1)

@@ -21,9 +21,9 @@ from bench.common import scratch_database
 from detectors import fitting
 from detectors.runner import Runner
 from detectors.settings import ModelSettings
-from monitor.config import MonitorConfig
-from monitor.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
-from monitor.store import SqlStore
+from modeltap.config import MonitorConfig
+from modeltap.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
+from modeltap.store import SqlStore
 
 MODEL = "bench"
 HOUR = timedelta(hours=1)

@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import add_store_options, median_ms, store_from_options
-from monitor.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
-from monitor.store import SqlStore
+from modeltap.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
+from modeltap.store import SqlStore
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from collector.adapters import PayloadError, extract
-from monitor.codec import dumps
-from monitor.config import CaptureConfig, ModelConfig, PayloadConfig
-from monitor.events import CapturedEvent
-from monitor.schema import MAX_ID, MAX_NAME, PredictionRecord, RequestRecord, bounded, printable
+from modeltap.codec import dumps
+from modeltap.config import CaptureConfig, ModelConfig, PayloadConfig
+from modeltap.events import CapturedEvent
+from modeltap.schema import MAX_ID, MAX_NAME, PredictionRecord, RequestRecord, bounded, printable
 
 UNPARSED = "unparsed: "
 

@@ -30,11 +30,11 @@ from cloudevents.core.formats.json import JSONFormat
 
 from collector.capture import Capturer, Exchange
 from collector.ingest import IngestMetrics, Refused, StoreRunner
-from monitor.codec import dumps
-from monitor.errors import StorageDataError, StorageError, StorageUnavailableError
-from monitor.events import to_batch
-from monitor.schema import MAX_ID, MAX_NAME, bounded, in_range
-from monitor.store.pairing import Half, LoggedHalf, LoggedPair
+from modeltap.codec import dumps
+from modeltap.errors import StorageDataError, StorageError, StorageUnavailableError
+from modeltap.events import to_batch
+from modeltap.schema import MAX_ID, MAX_NAME, bounded, in_range
+from modeltap.store.pairing import Half, LoggedHalf, LoggedPair
 
 log = logging.getLogger("modeltap.cloudevents")
 

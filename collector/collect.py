@@ -26,12 +26,12 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from collector.kafka import INFERENCE_TYPE, client_settings, ensure_topics, from_message
-from monitor.config import MonitorConfig
-from monitor.errors import InputError, StorageError
-from monitor.events import CapturedEvent
-from monitor.labels import parse_labels
-from monitor.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord, WriteSummary
-from monitor.store import Store
+from modeltap.config import MonitorConfig
+from modeltap.errors import InputError, StorageError
+from modeltap.events import CapturedEvent
+from modeltap.labels import parse_labels
+from modeltap.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord, WriteSummary
+from modeltap.store import Store
 
 log = logging.getLogger("modeltap.collect")
 

@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
-from monitor.config import MonitorConfig
-from monitor.errors import StorageError, StorageUnavailableError
-from monitor.labels import LabelError, parse_labels
-from monitor.schema import EventBatch, LabelRecord, WriteSummary
-from monitor.store import Store
+from modeltap.config import MonitorConfig
+from modeltap.errors import StorageError, StorageUnavailableError
+from modeltap.labels import LabelError, parse_labels
+from modeltap.schema import EventBatch, LabelRecord, WriteSummary
+from modeltap.store import Store
 
 log = logging.getLogger("modeltap.ingest")
 T = TypeVar("T")

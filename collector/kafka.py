@@ -3,7 +3,7 @@
 Events travel as CloudEvents 1.0 in binary mode: attributes in ``ce_*`` headers, the JSON
 body as the value, the model name as the key (so one model's events stay in order on one
 partition). Two types are ours: ``dev.modeltap.inference.v1`` (a request and its prediction
-rows, ``monitor.events``) and ``dev.modeltap.label.v1`` (late ground truth).
+rows, ``modeltap.events``) and ``dev.modeltap.label.v1`` (late ground truth).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from cloudevents.core.v1.event import CloudEvent
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from monitor.codec import dumps
-from monitor.config import KafkaConfig
-from monitor.errors import ConfigError
-from monitor.events import CapturedEvent, EventFormatError, decode_event, encode_event
+from modeltap.codec import dumps
+from modeltap.config import KafkaConfig
+from modeltap.errors import ConfigError
+from modeltap.events import CapturedEvent, EventFormatError, decode_event, encode_event
 
 log = logging.getLogger("modeltap.kafka")
 

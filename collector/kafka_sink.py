@@ -20,9 +20,9 @@ from kafka.errors import InvalidRecordError, KafkaError, MessageSizeTooLargeErro
 
 from collector.kafka import client_settings, ensure_topics, parse_sink_url, to_message
 from collector.sinks import Refused
-from monitor.config import KafkaConfig
-from monitor.errors import TransportError, TransportUnavailableError
-from monitor.events import CapturedEvent
+from modeltap.config import KafkaConfig
+from modeltap.errors import TransportError, TransportUnavailableError
+from modeltap.events import CapturedEvent
 
 log = logging.getLogger("modeltap.kafka")
 

@@ -27,8 +27,8 @@ from collector.capture import UNPARSED, Capturer, Exchange
 from collector.metrics import SidecarMetrics
 from collector.sinks import Sink
 from collector.spool import Spool
-from monitor.codec import dumps
-from monitor.events import (
+from modeltap.codec import dumps
+from modeltap.events import (
     CapturedEvent,
     EventFormatError,
     decode_event,

@@ -34,7 +34,7 @@ from collector.upstream import (
     UpstreamResponse,
     UpstreamTimeout,
 )
-from monitor.schema import MAX_ID, MAX_NAME, bounded
+from modeltap.schema import MAX_ID, MAX_NAME, bounded
 
 log = logging.getLogger("modeltap.proxy")
 

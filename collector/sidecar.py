@@ -30,9 +30,9 @@ from collector.proxy import Proxy
 from collector.sinks import Sink, open_sink
 from collector.spool import Spool
 from collector.upstream import UpstreamPool
-from monitor.config import MonitorConfig
-from monitor.errors import ListenError
-from monitor.logs import setup_logging
+from modeltap.config import MonitorConfig
+from modeltap.errors import ListenError
+from modeltap.logs import setup_logging
 
 log = logging.getLogger("modeltap.sidecar")
 

@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from monitor.config import KafkaConfig
-from monitor.errors import ConfigError, StorageDataError
-from monitor.events import CapturedEvent, to_batch
-from monitor.store import SqlStore, Store
-from monitor.store.engine import redact
+from modeltap.config import KafkaConfig
+from modeltap.errors import ConfigError, StorageDataError
+from modeltap.events import CapturedEvent, to_batch
+from modeltap.store import SqlStore, Store
+from modeltap.store.engine import redact
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,9 +36,9 @@ from collector.sidecar import (
     guarded_stopper,
     start_site,
 )
-from monitor.config import ModelConfig, MonitorConfig
-from monitor.logs import setup_logging
-from monitor.schema import in_range
+from modeltap.config import ModelConfig, MonitorConfig
+from modeltap.logs import setup_logging
+from modeltap.schema import in_range
 
 log = logging.getLogger("modeltap.tail")
 

@@ -19,7 +19,7 @@ from detectors.outcome import StatResult
 from detectors.proportions import mann_whitney, two_proportions
 from detectors.rows import Requests, Rows
 from detectors.settings import ModelSettings
-from monitor.schema import DetectorResult, JsonValue
+from modeltap.schema import DetectorResult, JsonValue
 
 
 def baseline_version(sizes: Mapping[str, int]) -> str:

@@ -15,7 +15,7 @@ from detectors.reference import ColumnReference
 from detectors.rows import Rows, category_counts, coerce_numerical
 from detectors.samples import CategoryCounts, NumericalSample
 from detectors.settings import ModelSettings
-from monitor.schema import DetectorResult
+from modeltap.schema import DetectorResult
 
 NO_PROFILE = "no reference profile for this model and version; fit one with `monitor reference set`"
 

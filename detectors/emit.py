@@ -8,7 +8,7 @@ from datetime import datetime
 
 from detectors.outcome import StatResult, beyond
 from detectors.windows import Window
-from monitor.schema import DetectorResult, Direction, JsonValue
+from modeltap.schema import DetectorResult, Direction, JsonValue
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from detectors.quality import Quality, categorical_quality, numerical_quality
 from detectors.reference import CategoricalReference, NumericalReference
 from detectors.rows import Requests, Rows
 from detectors.settings import ModelSettings
-from monitor.schema import DetectorResult
+from modeltap.schema import DetectorResult
 
 
 def evaluate(

@@ -9,10 +9,10 @@ import pandas as pd
 from detectors.profile import Profile, fit_profile
 from detectors.rows import Rows, coerce_categorical, rows_from_frame, typed_features
 from detectors.settings import ModelSettings
-from monitor.errors import InputError
-from monitor.schema import ReferenceProfile
-from monitor.store.base import Store
-from monitor.store.detection import FEATURE_PREFIX
+from modeltap.errors import InputError
+from modeltap.schema import ReferenceProfile
+from modeltap.store.base import Store
+from modeltap.store.detection import FEATURE_PREFIX
 
 
 def fit_rows(settings: ModelSettings, rows: Rows) -> Profile:

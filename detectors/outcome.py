@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from monitor.schema import Direction, JsonValue
+from modeltap.schema import Direction, JsonValue
 
 TestStatus = Literal["ok", "insufficient_data"]
 

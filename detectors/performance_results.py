@@ -10,7 +10,7 @@ from detectors.drift_results import top_values
 from detectors.emit import Scope
 from detectors.rows import BoolArray, Rows, TextArray, coerce_numerical
 from detectors.settings import ModelSettings
-from monitor.schema import DetectorResult, Direction
+from modeltap.schema import DetectorResult, Direction
 
 # (detector, threshold key, direction that is worse)
 CLASSIFICATION: tuple[tuple[str, str | None, Direction], ...] = (

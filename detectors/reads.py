@@ -19,8 +19,8 @@ from typing import Any
 from detectors.reference import Kind
 from detectors.rows import Requests, Rows, requests_from_frame, rows_from_frame
 from detectors.settings import ModelSettings
-from monitor.store.base import Store
-from monitor.store.detection import FEATURE_PREFIX
+from modeltap.store.base import Store
+from modeltap.store.detection import FEATURE_PREFIX
 
 Key = tuple[str, datetime, datetime]
 

@@ -19,8 +19,8 @@ from detectors.ks import ks_2samp_sorted
 from detectors.outcome import StatResult, beyond, insufficient
 from detectors.reference import Kind, NumericalReference
 from detectors.samples import CategoryCounts, NumericalSample
-from monitor.errors import InputError
-from monitor.schema import Direction, JsonValue
+from modeltap.errors import InputError
+from modeltap.schema import Direction, JsonValue
 
 PsiMode = Literal["quantile", "evidently"]
 

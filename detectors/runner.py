@@ -31,8 +31,8 @@ from detectors.windows import (
     window_at,
     windows_containing,
 )
-from monitor.schema import DetectorResult, DetectorRun, WindowRecord, utc
-from monitor.store.base import Store
+from modeltap.schema import DetectorResult, DetectorRun, WindowRecord, utc
+from modeltap.store.base import Store
 
 READS_REQUESTS = frozenset({"operations", "ab"})
 READS_ROWS = frozenset({"quality", "drift", "performance", "ab"})
@@ -65,7 +65,7 @@ class JobOutcome:
 class Runner:
     """Computes due windows for configured models; safe to run as several replicas.
 
-    >>> from monitor.store import SqlStore
+    >>> from modeltap.store import SqlStore
     >>> runner = Runner(SqlStore.open("sqlite:///:memory:", migrate=True), [], owner="doc")
     >>> runner.jobs()
     []

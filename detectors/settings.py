@@ -11,7 +11,7 @@ from detectors.drift import DriftSettings
 from detectors.profile import ProfileSettings
 from detectors.reference import Kind
 from detectors.registry import Registry, default_registry
-from monitor.config import ModelConfig, MonitorConfig
+from modeltap.config import ModelConfig, MonitorConfig
 
 Task = Literal["classification", "regression"]
 
@@ -20,7 +20,7 @@ Task = Literal["classification", "regression"]
 class ModelSettings:
     """One model's features, task and thresholds, as plain values.
 
-    >>> from monitor.config import MonitorConfig
+    >>> from modeltap.config import MonitorConfig
     >>> config = MonitorConfig.model_validate({"models": [{"name": "m", "task": "regression",
     ...     "features": [{"name": "x", "type": "numerical"}]}]})
     >>> ModelSettings.from_config(config, "m").kinds
@@ -54,7 +54,7 @@ class ModelSettings:
     def from_config(cls, config: MonitorConfig, name: str) -> ModelSettings:
         model = config.model(name)
         if model is None:
-            from monitor.errors import InputError  # noqa: PLC0415 - error path only
+            from modeltap.errors import InputError  # noqa: PLC0415 - error path only
 
             known = ", ".join(item.name for item in config.models) or "none"
             raise InputError(f"model {name!r} is not configured (configured: {known})")

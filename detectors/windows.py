@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from monitor.schema import utc
+from modeltap.schema import utc
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

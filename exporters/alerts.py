@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from monitor.config import MonitorConfig
-from monitor.errors import ConfigError
+from modeltap.config import MonitorConfig
+from modeltap.errors import ConfigError
 
 Severity = Literal["critical", "warning"]
 MIN = timedelta(minutes=1)

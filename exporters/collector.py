@@ -19,8 +19,8 @@ from prometheus_client.registry import Collector
 from exporters.health import JobHealth, job_health
 from exporters.metrics import RESULT_FAMILIES, WINDOW_END, Family, samples
 from exporters.source import Clock, ExportPlan, ResultSource
-from monitor.errors import StorageError
-from monitor.schema import LatestValue
+from modeltap.errors import StorageError
+from modeltap.schema import LatestValue
 
 log = logging.getLogger("modeltap.exporter")
 
@@ -64,7 +64,7 @@ class ResultsCollector(Collector):
 
     >>> from prometheus_client import CollectorRegistry
     >>> from datetime import UTC, datetime, timedelta
-    >>> from monitor.store import SqlStore
+    >>> from modeltap.store import SqlStore
     >>> store = SqlStore.open("sqlite:///:memory:", migrate=True)
     >>> registry = CollectorRegistry()
     >>> registry.register(ResultsCollector(store, ExportPlan(timedelta(hours=2)),

@@ -9,8 +9,8 @@ from prometheus_client import CollectorRegistry, ProcessCollector, start_http_se
 
 from exporters.collector import ResultsCollector
 from exporters.source import Clock, ExportPlan, ResultSource
-from monitor.config import MonitorConfig
-from monitor.errors import ListenError
+from modeltap.config import MonitorConfig
+from modeltap.errors import ListenError
 
 
 def register_exporter(
@@ -19,7 +19,7 @@ def register_exporter(
     """Add the results collector and this process's CPU and memory to ``registry``.
 
     >>> from datetime import UTC, datetime
-    >>> from monitor.store import SqlStore
+    >>> from modeltap.store import SqlStore
     >>> registry = CollectorRegistry()
     >>> _ = register_exporter(registry, SqlStore.open("sqlite:///:memory:", migrate=True),
     ...                       MonitorConfig(), lambda: datetime(2026, 1, 1, tzinfo=UTC))

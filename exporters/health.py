@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.schema import DetectorRun
+from modeltap.schema import DetectorRun
 
 
 @dataclass(frozen=True, slots=True)

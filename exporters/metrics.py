@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitor.schema import LatestValue
+from modeltap.schema import LatestValue
 
 MV = ("model", "version")
 MVF = ("model", "version", "feature")

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from monitor.config import MonitorConfig
-from monitor.schema import DetectorRun, LatestValue
+from modeltap.config import MonitorConfig
+from modeltap.schema import DetectorRun, LatestValue
 
 Clock = Callable[[], datetime]
 
@@ -33,7 +33,7 @@ class ResultSource(Protocol):
 class ExportPlan:
     """The exporter's settings, taken from the configuration once.
 
-    >>> from monitor.config import MonitorConfig
+    >>> from modeltap.config import MonitorConfig
     >>> x = {"name": "x", "type": "numerical"}
     >>> model = {"name": "m", "task": "regression", "features": [x]}
     >>> plan = ExportPlan.from_config(MonitorConfig.model_validate({"models": [model]}))

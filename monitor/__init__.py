@@ -1,3 +1,2 @@
-"""modeltap core: configuration, record schema, storage, errors and the ``monitor`` CLI."""
-
-__version__ = "0.1.0"
+"""The ``monitor`` command: the CLI, one module per command, ``serve``'s wiring, rendering of
+results, and the demo. It composes the packages below it; nothing imports it but tests."""

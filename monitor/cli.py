@@ -1,6 +1,6 @@
 """The ``monitor`` command line: parses config once and wires the parts together.
 
-Errors from anywhere below arrive as :class:`~monitor.errors.ModeltapError` and are turned
+Errors from anywhere below arrive as :class:`~modeltap.errors.ModeltapError` and are turned
 into a one-line message and an exit code here, and only here.
 """
 
@@ -13,7 +13,9 @@ from typing import Any
 
 import click
 
-from monitor import __version__
+from modeltap import __version__
+from modeltap.configload import CONFIG_ENV
+from modeltap.errors import ModeltapError
 from monitor.commands import Settings
 from monitor.commands.check import check
 from monitor.commands.collect import collect
@@ -27,8 +29,6 @@ from monitor.commands.reference import reference
 from monitor.commands.rules import rules
 from monitor.commands.serve import serve
 from monitor.commands.sidecar import sidecar
-from monitor.configload import CONFIG_ENV
-from monitor.errors import ModeltapError
 
 _HELP = """Watch machine-learning models in production: capture, drift, alerts.
 

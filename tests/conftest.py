@@ -181,8 +181,8 @@ def _free_port() -> int:
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:
     """A PostgreSQL of the test's own (see PrivatePostgres), schema at head."""
-    from monitor.store.engine import make_engine
-    from monitor.store.migrate import upgrade
+    from modeltap.store.engine import make_engine
+    from modeltap.store.migrate import upgrade
 
     cluster = PrivatePostgres()
     engine = make_engine(cluster.url)

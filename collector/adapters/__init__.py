@@ -13,7 +13,7 @@ from typing import Any
 
 from collector.adapters import generic, kserve, oip
 from collector.adapters.base import PayloadError, Rows
-from monitor.config import PayloadConfig
+from modeltap.config import PayloadConfig
 
 __all__ = ["PayloadError", "Rows", "detect", "extract"]
 

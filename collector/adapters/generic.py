@@ -7,7 +7,7 @@ from typing import Any
 
 from collector.adapters.base import PayloadError, Rows, align, as_row, as_score
 from collector.adapters.paths import get_path
-from monitor.config import PayloadConfig
+from modeltap.config import PayloadConfig
 
 # Response keys that conventionally hold the answer when no prediction_path is configured.
 _ANSWER_KEYS = ("predictions", "prediction", "outputs", "output", "result", "results")

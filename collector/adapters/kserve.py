@@ -7,7 +7,7 @@ from typing import Any
 
 from collector.adapters.base import PayloadError, Rows, align, as_row, as_score
 from collector.adapters.paths import get_path
-from monitor.config import PayloadConfig
+from modeltap.config import PayloadConfig
 
 
 def extract(

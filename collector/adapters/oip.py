@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from collector.adapters.base import PayloadError, Rows, as_score
-from monitor.config import PayloadConfig
+from modeltap.config import PayloadConfig
 
 
 def extract(

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from exporters.rules import rule_groups
-from monitor.config import MonitorConfig
+from modeltap.config import MonitorConfig
 
 _COMPARISON = re.compile(r"^(?P<left>.+?) (?P<op>>=|<=|==|>|<) (?P<value>-?[0-9.]+(?:e-?\d+)?)$")
 _OPS = {">": "gt", "<": "lt", ">=": "gte", "<=": "lte", "==": "eq"}

@@ -13,7 +13,7 @@ from exporters.dashboards.panels import (
     graph,
     listing,
 )
-from monitor.config import MonitorConfig
+from modeltap.config import MonitorConfig
 
 
 def build(config: MonitorConfig) -> Dashboard:

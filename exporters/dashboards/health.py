@@ -12,7 +12,7 @@ from exporters.dashboards.panels import (
     dashboard,
     graph,
 )
-from monitor.config import MonitorConfig
+from modeltap.config import MonitorConfig
 
 OUTCOMES = ("sent", "spooled", "replayed", "dropped", "unparsed")
 

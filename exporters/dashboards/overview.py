@@ -14,7 +14,7 @@ from exporters.dashboards.panels import (
     graph,
     single,
 )
-from monitor.config import MonitorConfig
+from modeltap.config import MonitorConfig
 
 REQUESTS = "modeltap_sidecar_requests_total"
 DURATION = "modeltap_sidecar_request_duration_seconds_bucket"

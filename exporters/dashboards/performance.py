@@ -14,7 +14,7 @@ from exporters.dashboards.panels import (
     graph,
     listing,
 )
-from monitor.config import MonitorConfig
+from modeltap.config import MonitorConfig
 
 REQUESTS = "modeltap_sidecar_requests_total"
 

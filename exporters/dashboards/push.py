@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.errors import InputError, ModeltapError, TransportUnavailableError
-from monitor.extras import require
+from modeltap.errors import InputError, ModeltapError, TransportUnavailableError
+from modeltap.extras import require
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from exporters.dashboards import drift, health, overview, performance
 from exporters.dashboards.alerting import alert_provisioning
-from monitor.config import MonitorConfig
+from modeltap.config import MonitorConfig
 
 BOARDS: dict[str, Callable[[MonitorConfig], Dashboard]] = {
     "modeltap-overview": overview.build,

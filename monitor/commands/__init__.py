@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from monitor.config import MonitorConfig
-from monitor.configload import load_config
+from modeltap.config import MonitorConfig
+from modeltap.configload import load_config
 
 if TYPE_CHECKING:
-    from monitor.store import SqlStore
+    from modeltap.store import SqlStore
 
 
 class Settings:
@@ -37,7 +37,7 @@ pass_settings = click.make_pass_decorator(Settings)
 
 def open_store(config: MonitorConfig, *, connections: int = 0) -> SqlStore:
     """The configured store, pooling at least ``connections``; SQLite is upgraded on the way."""
-    from monitor.store import SqlStore  # noqa: PLC0415 - keeps SQLAlchemy off `--help`
+    from modeltap.store import SqlStore  # noqa: PLC0415 - keeps SQLAlchemy off `--help`
 
     url = config.storage.url
     pool_size = max(config.storage.pool_size, connections)

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
+from modeltap.config import ModelConfig, MonitorConfig
+from modeltap.configload import load_config
+from modeltap.errors import InputError
 from monitor.commands import Settings, pass_settings
-from monitor.config import ModelConfig, MonitorConfig
-from monitor.configload import load_config
-from monitor.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,8 +98,8 @@ def check(
     from detectors.evaluate import evaluate  # noqa: PLC0415
     from detectors.settings import ModelSettings  # noqa: PLC0415
     from detectors.windows import Window  # noqa: PLC0415
-    from monitor.resultview import summarise, table, to_json, to_junit  # noqa: PLC0415
-    from monitor.tabular import read_table  # noqa: PLC0415
+    from modeltap.files import read_table  # noqa: PLC0415
+    from monitor.render import summarise, table, to_json, to_junit  # noqa: PLC0415
 
     config = load_config(config_file, settings.env) if config_file else settings.config()
     reference_frame = read_table(reference_file)

@@ -10,9 +10,9 @@ from types import FrameType
 
 import click
 
+from modeltap.errors import ListenError, TransportUnavailableError
+from modeltap.logs import setup_logging
 from monitor.commands import Settings, pass_settings
-from monitor.errors import ListenError, TransportUnavailableError
-from monitor.logs import setup_logging
 
 
 @click.command()
@@ -36,7 +36,7 @@ def collect(settings: Settings, /, metrics_listen: str | None) -> None:
 
     from collector.collect import Collector, CollectorMetrics  # noqa: PLC0415
     from collector.sidecar import split_address  # noqa: PLC0415
-    from monitor.store import SqlStore  # noqa: PLC0415
+    from modeltap.store import SqlStore  # noqa: PLC0415
 
     overrides = {"collect": {"metrics_listen": metrics_listen}} if metrics_listen else None
     config = settings.config(overrides)

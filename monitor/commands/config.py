@@ -10,9 +10,9 @@ import click
 import yaml
 from rich.console import Console
 
+from modeltap.configload import load_config
+from modeltap.store.engine import redact
 from monitor.commands import Settings, pass_settings
-from monitor.configload import load_config
-from monitor.store.engine import redact
 
 
 @click.group()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
+from modeltap.errors import InputError
+from modeltap.extras import require
 from monitor.commands import Settings, pass_settings
-from monitor.errors import InputError
-from monitor.extras import require
 
 
 def _sdk() -> None:

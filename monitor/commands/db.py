@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
+from modeltap.errors import InputError
+from modeltap.store.engine import make_engine, redact
+from modeltap.store.migrate import upgrade as migrate
+from modeltap.units import parse_duration
 from monitor.commands import Settings, pass_settings
-from monitor.errors import InputError
-from monitor.store.engine import make_engine, redact
-from monitor.store.migrate import upgrade as migrate
-from monitor.units import parse_duration
 
 
 @click.group()
@@ -47,7 +47,7 @@ def purge(settings: Settings, older_than: str | None, url: str | None) -> None:
     `monitor serve` does this every hour on its own; run it by hand to reclaim space now.
     On PostgreSQL whole days go as partitions, so the purge is quick whatever the volume.
     """
-    from monitor.store import SqlStore  # noqa: PLC0415 - keep `monitor --help` fast
+    from modeltap.store import SqlStore  # noqa: PLC0415 - keep `monitor --help` fast
 
     config = settings.config()
     keep = config.storage.retention

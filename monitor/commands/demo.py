@@ -55,7 +55,7 @@ def demo(
     Writes hours of history for a churn model through the store, then starts a model
     server and a real `monitor sidecar` in front of it and sends it live traffic.
     """
-    from monitor.demo import run_demo  # noqa: PLC0415 - pulls in numpy and pandas
+    from monitor.demo.history import run_demo  # noqa: PLC0415 - pulls in numpy and pandas
 
     # Piped output gets rich's 80-column default, too narrow for the summary table.
     width = None if sys.stdout.isatty() else 120

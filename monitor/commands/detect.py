@@ -13,13 +13,13 @@ import click
 from rich.console import Console
 
 from detectors.families import DETECTORS
+from modeltap.config import MonitorConfig
+from modeltap.errors import ConfigError, InputError
+from modeltap.logs import setup_logging
 from monitor.commands import Settings, open_store, pass_settings
-from monitor.config import MonitorConfig
-from monitor.errors import ConfigError, InputError
-from monitor.logs import setup_logging
 
 if TYPE_CHECKING:
-    from monitor.store import Store
+    from modeltap.store import Store
 
 
 @click.command()
@@ -71,8 +71,8 @@ def detect(
     )
     from detectors.runner import Runner  # noqa: PLC0415
     from detectors.settings import ModelSettings  # noqa: PLC0415
-    from monitor.resultview import print_outcomes  # noqa: PLC0415
-    from monitor.tabular import parse_moment  # noqa: PLC0415
+    from modeltap.files import parse_moment  # noqa: PLC0415
+    from monitor.render import print_outcomes  # noqa: PLC0415
 
     overrides = {"exporter": {"listen": metrics_listen}} if metrics_listen else None
     config = settings.config(overrides)

@@ -10,11 +10,11 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from modeltap.errors import InputError, ModeltapError
+from modeltap.labelfiles import read_chunks
+from modeltap.labels import LabelError, label_field_for, parse_labels
+from modeltap.schema import EventBatch, LabelRecord, WriteSummary
 from monitor.commands import Settings, pass_settings
-from monitor.errors import InputError, ModeltapError
-from monitor.labelfiles import read_chunks
-from monitor.labels import LabelError, label_field_for, parse_labels
-from monitor.schema import EventBatch, LabelRecord, WriteSummary
 
 
 class RejectedRowsError(ModeltapError):
@@ -47,7 +47,7 @@ def import_(settings: Settings, /, file: Path, model: str | None, skip_invalid: 
     Example:
       monitor labels import ground_truth.csv --model churn
     """
-    from monitor.store import SqlStore  # noqa: PLC0415 - keep `monitor --help` fast
+    from modeltap.store import SqlStore  # noqa: PLC0415 - keep `monitor --help` fast
 
     config = settings.config()
     field = label_field_for(config, model)

@@ -9,8 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from modeltap.errors import InputError
 from monitor.commands import Settings, open_store, pass_settings
-from monitor.errors import InputError
 
 
 @click.group()
@@ -56,7 +56,7 @@ def set_reference(
     """
     from detectors import fitting  # noqa: PLC0415 - scipy and pandas, only when used
     from detectors.settings import ModelSettings  # noqa: PLC0415
-    from monitor.tabular import parse_moment, read_table  # noqa: PLC0415
+    from modeltap.files import parse_moment, read_table  # noqa: PLC0415
 
     config = settings.config()
     model_settings = ModelSettings.from_config(config, model)
@@ -102,7 +102,7 @@ def show_reference(settings: Settings, *, model: str, version: str) -> None:
     """Print the newest stored reference profile of a model (and version)."""
     from detectors.profile import Profile  # noqa: PLC0415 - scipy and pandas, only when used
     from detectors.reference import CategoricalReference, NumericalReference  # noqa: PLC0415
-    from monitor.resultview import number  # noqa: PLC0415
+    from monitor.render import number  # noqa: PLC0415
 
     config = settings.config()
     store = open_store(config)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from modeltap.errors import InputError
 from monitor.commands import Settings, pass_settings
-from monitor.errors import InputError
 
 
 @click.group()
@@ -70,7 +70,7 @@ def generate(
 def list_alerts(settings: Settings, /) -> None:
     """List every alert: severity, how long it must hold, and its runbook anchor."""
     from exporters.alerts import ALERTS, variants, wait_for  # noqa: PLC0415
-    from monitor.units import format_duration  # noqa: PLC0415
+    from modeltap.units import format_duration  # noqa: PLC0415
 
     config = settings.config()
     for alert in ALERTS:

@@ -6,9 +6,9 @@ import logging
 
 import click
 
+from modeltap.errors import ListenError
+from modeltap.logs import setup_logging
 from monitor.commands import Settings, pass_settings
-from monitor.errors import ListenError
-from monitor.logs import setup_logging
 
 
 @click.command()
@@ -36,8 +36,8 @@ def serve(settings: Settings, /, listen: str | None) -> None:
 
     from collector.ingest import bearer_token  # noqa: PLC0415
     from collector.sidecar import split_address  # noqa: PLC0415
-    from monitor.serving import build_app  # noqa: PLC0415
-    from monitor.store import SqlStore  # noqa: PLC0415
+    from modeltap.store import SqlStore  # noqa: PLC0415
+    from monitor.serve import build_app  # noqa: PLC0415
 
     config = settings.config({"serve": {"listen": listen}} if listen else None)
     setup_logging()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from collector.capture import Exchange
 from collector.sinks import Refused
-from monitor.events import CapturedEvent
+from modeltap.events import CapturedEvent
 
 T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
 

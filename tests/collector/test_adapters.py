@@ -8,7 +8,7 @@ import pytest
 
 from collector.adapters import PayloadError, Rows, detect, extract
 from collector.adapters.paths import get_path
-from monitor.config import PayloadConfig
+from modeltap.config import PayloadConfig
 
 NAMES = ["a", "b"]
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from collector.capture import Capturer, Exchange, pseudonym
-from monitor.config import CaptureConfig, FeatureConfig, ModelConfig, PayloadConfig
+from modeltap.config import CaptureConfig, FeatureConfig, ModelConfig, PayloadConfig
 from tests.collector.fakes import exchange
 
 MODEL = ModelConfig(

@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry
 from collector.capture import Capturer
 from collector.cloudevents import CloudEventsHandler
 from collector.ingest import IngestMetrics, StoreRunner
-from monitor.config import ModelConfig
-from monitor.store import SqlStore
+from modeltap.config import ModelConfig
+from modeltap.store import SqlStore
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 IRIS = ModelConfig.model_validate(

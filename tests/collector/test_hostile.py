@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.rows import dict_row
 
-from monitor.schema import MAX_ID, MAX_NAME, bounded
+from modeltap.schema import MAX_ID, MAX_NAME, bounded
 from tests.collector.conftest import SidecarProcess, events_in
 from tests.collector.odd_upstream import OddUpstream
 
@@ -42,7 +42,7 @@ def upstream() -> Iterator[OddUpstream]:
 def sink(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'capture.db'}"
-    from monitor.store import SqlStore
+    from modeltap.store import SqlStore
 
     url = request.getfixturevalue("postgres_module_database")
     SqlStore.open(url, migrate=True).close()

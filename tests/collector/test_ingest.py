@@ -13,10 +13,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from collector.ingest import IngestMetrics, LabelsHandler, StoreRunner
-from monitor.schema import EventBatch
-from monitor.store import SqlStore
-from monitor.store.engine import make_engine
-from tests.monitor.store.factories import T0, events
+from modeltap.schema import EventBatch
+from modeltap.store import SqlStore
+from modeltap.store.engine import make_engine
+from tests.modeltap.store.factories import T0, events
 
 NOW = datetime(2026, 11, 26, 9, tzinfo=UTC)
 REGISTRY = web.AppKey("registry", CollectorRegistry)

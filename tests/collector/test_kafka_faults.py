@@ -21,7 +21,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from collector.kafka import client_settings, ensure_topics
-from monitor.config import KafkaConfig
+from modeltap.config import KafkaConfig
 from tests.collector.conftest import CollectorProcess, SidecarProcess, kafka_config
 from tests.collector.test_kafka_transport import stored
 from tests.collector.test_sidecar_faults import wait_for

@@ -22,9 +22,9 @@ from collector.kafka import (
     label_message,
     to_message,
 )
-from monitor.config import KafkaConfig
-from monitor.events import CapturedEvent
-from monitor.schema import PredictionRecord, RequestRecord
+from modeltap.config import KafkaConfig
+from modeltap.events import CapturedEvent
+from modeltap.schema import PredictionRecord, RequestRecord
 from tests.collector.conftest import CollectorProcess, SidecarProcess, kafka_config
 from tests.collector.test_sidecar_faults import send, wait_for
 from tests.conftest import PrivatePostgres
@@ -42,8 +42,8 @@ def prefix() -> str:
 
 @pytest.fixture
 def database(postgres_database: str) -> str:
-    from monitor.store.engine import make_engine
-    from monitor.store.migrate import upgrade
+    from modeltap.store.engine import make_engine
+    from modeltap.store.migrate import upgrade
 
     engine = make_engine(postgres_database)
     upgrade(engine)

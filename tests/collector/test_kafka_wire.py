@@ -16,10 +16,10 @@ from collector.kafka import (
     parse_sink_url,
     to_message,
 )
-from monitor.config import KafkaConfig
-from monitor.errors import ConfigError
-from monitor.events import CapturedEvent, EventFormatError
-from monitor.schema import PredictionRecord, RequestRecord
+from modeltap.config import KafkaConfig
+from modeltap.errors import ConfigError
+from modeltap.events import CapturedEvent, EventFormatError
+from modeltap.schema import PredictionRecord, RequestRecord
 
 T0 = datetime(2026, 11, 25, 12, 30, 1, 250000, tzinfo=UTC)
 EVENT = CapturedEvent(

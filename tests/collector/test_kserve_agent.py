@@ -24,7 +24,7 @@ import pytest
 import yaml
 from psycopg.rows import dict_row
 
-from monitor.store import SqlStore
+from modeltap.store import SqlStore
 from tests.collector.conftest import MONITOR, free_port, iris_models, wait_http
 from tests.conftest import service_env
 

@@ -17,7 +17,7 @@ from collector.capture import Capturer
 from collector.metrics import SidecarMetrics
 from collector.pipeline import Pipeline, PipelineSettings
 from collector.spool import Spool
-from monitor.events import CapturedEvent, encode_events
+from modeltap.events import CapturedEvent, encode_events
 from tests.collector.fakes import MemorySink, exchange
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from collector.sinks import SqlSink
-from monitor.errors import StorageUnavailableError
-from monitor.events import CapturedEvent
-from monitor.store import SqlStore
-from tests.monitor.store.factories import T0, prediction, request
+from modeltap.errors import StorageUnavailableError
+from modeltap.events import CapturedEvent
+from modeltap.store import SqlStore
+from tests.modeltap.store.factories import T0, prediction, request
 
 
 def event(n: int, *, row: int = 0) -> CapturedEvent:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.monitor.store.conftest import store, store_url
+from tests.modeltap.store.conftest import store, store_url
 
 __all__ = ["store", "store_url"]

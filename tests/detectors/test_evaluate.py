@@ -16,7 +16,7 @@ from detectors.profile import fit_profile
 from detectors.rows import Requests, Rows
 from detectors.settings import ModelSettings
 from detectors.windows import window_at
-from monitor.schema import DetectorResult
+from modeltap.schema import DetectorResult
 
 NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 WINDOW = window_at(NOW - timedelta(minutes=30), timedelta(hours=1))

@@ -17,7 +17,7 @@ from detectors.registry import (
     default_registry,
 )
 from detectors.samples import CategoryCounts, NumericalSample
-from monitor.errors import InputError
+from modeltap.errors import InputError
 
 
 def numerical(reference: list[float], current: list[float]) -> NumericalInput:

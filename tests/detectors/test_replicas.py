@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from detectors import fitting
 from detectors.runner import JobOutcome, Runner
 from detectors.settings import ModelSettings
-from monitor.store import SqlStore
+from modeltap.store import SqlStore
 from tests.detectors.traffic import MODEL, Traffic, config, write
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)

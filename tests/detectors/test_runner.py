@@ -9,8 +9,8 @@ from detectors.reads import Reads
 from detectors.runner import JobOutcome, Runner
 from detectors.settings import ModelSettings
 from detectors.windows import Window
-from monitor.schema import DetectorResult, EventBatch, LabelRecord
-from monitor.store import SqlStore
+from modeltap.schema import DetectorResult, EventBatch, LabelRecord
+from modeltap.store import SqlStore
 from tests.detectors.traffic import MODEL, Traffic, config, write
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from monitor.config import MonitorConfig
-from monitor.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
-from monitor.store.base import Store
+from modeltap.config import MonitorConfig
+from modeltap.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
+from modeltap.store.base import Store
 
 MODEL = "churn"
 PLANS = ("basic", "pro", "enterprise")

@@ -16,7 +16,7 @@ from detectors.settings import ModelSettings
 from exporters.collector import ResultsCollector
 from exporters.metrics import samples
 from exporters.source import FAMILIES, ExportPlan
-from monitor.store import SqlStore
+from modeltap.store import SqlStore
 from tests.detectors.traffic import MODEL, Traffic, config, write
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.configload import load_config
-from monitor.errors import ConfigError
+from modeltap.configload import load_config
+from modeltap.errors import ConfigError
 
 
 def test_defaults_and_the_derived_lookback() -> None:

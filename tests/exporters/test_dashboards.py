@@ -19,8 +19,8 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 from exporters.dashboards.alerting import grafana_rules
 from exporters.dashboards.render import dashboards
 from exporters.rules import rule_groups
+from modeltap.configload import load_config
 from monitor.cli import cli
-from monitor.configload import load_config
 from tests.exporters.grafana_schemas import dashboard_problems, problems
 
 ROOT = Path(__file__).resolve().parents[2]

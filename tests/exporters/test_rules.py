@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from exporters.alerts import ALERTS, NAMES
 from exporters.rules import rule_groups
+from modeltap.configload import load_config
 from monitor.cli import cli
-from monitor.configload import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "dashboards" / "prometheus"

@@ -9,9 +9,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from exporters.collector import ResultsCollector
 from exporters.source import ExportPlan
-from monitor.errors import StorageUnavailableError
-from monitor.schema import DetectorResult, DetectorRun, LatestValue
-from monitor.store import SqlStore
+from modeltap.errors import StorageUnavailableError
+from modeltap.schema import DetectorResult, DetectorRun, LatestValue
+from modeltap.store import SqlStore
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 LOOKBACK = timedelta(hours=2)

@@ -32,9 +32,9 @@ from click.testing import CliRunner
 
 from exporters.alerts import NAMES
 from exporters.dashboards.render import dashboards
+from modeltap.configload import load_config
 from monitor.cli import cli
-from monitor.configload import load_config
-from monitor.demo_model import churn_probability
+from monitor.demo.model import churn_probability
 from tests.collector.conftest import MONITOR, ROOT, free_port, kafka_config, wait_http
 from tests.integration.prometheus import PrivatePrometheus
 
@@ -203,7 +203,7 @@ def stack(tmp_path: Path, postgres_database: str, kafka_bootstrap: str) -> Itera
     upgraded = CliRunner().invoke(cli, ["--config", str(path), "db", "upgrade"])
     assert upgraded.exit_code == 0, upgraded.output
     monitor = [str(MONITOR), "--config", str(path)]
-    model = [sys.executable, "-m", "monitor.demo_model", "--port", str(ports["model"])]
+    model = [sys.executable, "-m", "monitor.demo.model", "--port", str(ports["model"])]
     processes = [Process(tmp_path, "model", model)]
     prometheus: PrivatePrometheus | None = None
     try:

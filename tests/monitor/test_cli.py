@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from modeltap.store.migrate import head_revision
 from monitor.cli import cli
-from monitor.store.migrate import head_revision
 
 ROOT = Path(__file__).resolve().parents[2]
 

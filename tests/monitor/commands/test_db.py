@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from modeltap.schema import EventBatch
+from modeltap.store import SqlStore
 from monitor.cli import cli
-from monitor.schema import EventBatch
-from monitor.store import SqlStore
-from tests.monitor.store.factories import request
+from tests.modeltap.store.factories import request
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from detectors import fitting
 from detectors.settings import ModelSettings
+from modeltap.configload import load_config
+from modeltap.store import SqlStore
 from monitor.cli import cli
-from monitor.configload import load_config
-from monitor.store import SqlStore
 from tests.detectors.traffic import MODEL, Traffic, write
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from modeltap.store import SqlStore
+from modeltap.store.tables import labels
 from monitor.cli import cli
-from monitor.store import SqlStore
-from monitor.store.tables import labels
-from tests.monitor.store.factories import T0, events
+from tests.modeltap.store.factories import T0, events
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -12,8 +12,8 @@ from click.testing import CliRunner, Result
 
 from detectors.profile import Profile
 from detectors.reference import CategoricalReference, NumericalReference
+from modeltap.store import SqlStore
 from monitor.cli import cli
-from monitor.store import SqlStore
 from tests.detectors.traffic import MODEL, Traffic, write
 
 T0 = datetime(2026, 11, 25, tzinfo=UTC)

@@ -1,0 +1,111 @@
+"""Label files for `monitor labels import`: CSV, JSON lines and Parquet, read in chunks.
+
+Each record is what POST /v1/labels takes: ``request_id`` (+ ``row_index``) or
+``instance_id``, the true value (``label`` or the model's label_field), optional ``time``
+and ``model``. CSV cells are text, so numbers and booleans in them are read as such.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from modeltap.errors import InputError
+from modeltap.extras import require
+
+CHUNK = 5000
+FORMATS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def file_format(path: Path) -> str:
+    """csv, jsonl or parquet, from the file name; InputError for anything else."""
+    found = FORMATS.get(path.suffix.lower())
+    if found is None:
+        raise InputError(
+            f"cannot tell the format of {path.name}; use a .csv, .jsonl or .parquet file"
+        )
+    return found
+
+
+def read_chunks(path: Path) -> Iterator[list[tuple[int, Any]]]:
+    """Chunks of (record number, record); a record that cannot be read is a string reason."""
+    kind = file_format(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist or is not a file")
+    reader = {"csv": _csv, "jsonl": _jsonl, "parquet": _parquet}[kind]
+    chunk: list[tuple[int, Any]] = []
+    for number, record in reader(path):
+        chunk.append((number, record))
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _csv(path: Path) -> Iterator[tuple[int, Any]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for number, row in enumerate(csv.DictReader(handle), start=2):  # line 1: the header
+            yield (
+                number,
+                {
+                    key: _cell(value)
+                    for key, value in row.items()
+                    if key is not None and value not in ("", None)
+                },
+            )
+
+
+def _cell(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            continue
+        return value if not (isinstance(value, float) and not math.isfinite(value)) else text
+    return text
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as error:
+                yield number, f"not JSON ({error.msg} at column {error.colno})"
+
+
+def _parquet(path: Path) -> Iterator[tuple[int, Any]]:
+    parquet = require("pyarrow.parquet", feature="importing Parquet label files", extra="parquet")
+    table = parquet.ParquetFile(path)
+    number = 0
+    for batch in table.iter_batches(batch_size=CHUNK):
+        for record in batch.to_pylist():
+            number += 1
+            yield number, {key: _plain(value) for key, value in record.items() if value is not None}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        # Parquet timestamps without a zone are instants written as UTC.
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

@@ -1,0 +1,357 @@
+"""What the detectors read: typed feature rows, serving rows, type violations, event counts.
+
+Features are projected and typed in SQL, so only the configured keys leave the database:
+a numerical feature is a float where the JSON value is a number (NULL otherwise), a
+categorical one is text where the value is a string, number or boolean (written as JSON
+writes it). Values of the wrong type are counted by ``type_violations``.
+
+On PostgreSQL the rows stream out through ``COPY (SELECT …) TO STDOUT`` as CSV straight
+into pandas' C parser, several times faster than fetching a million rows through the
+driver; SQLite (the embedded default, small by design) goes through SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from psycopg import sql
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    type_coerce,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.expression import UnaryExpression
+
+from modeltap.errors import InputError
+from modeltap.store.tables import labels, predictions, requests
+
+FEATURE_PREFIX = "feature:"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SCALARS = ("integer", "real", "true", "false")
+
+
+def check_feature_names(names: Sequence[str]) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputError(f"feature(s) {', '.join(repeated)} asked for more than once")
+    quoted = [name for name in names if '"' in name]
+    if quoted:
+        raise InputError(
+            f"feature name(s) {', '.join(quoted)} contain a double quote, which SQLite's JSON "
+            "paths cannot address; rename the feature"
+        )
+
+
+def whole_seconds(window: timedelta) -> int:
+    seconds = window.total_seconds()
+    if seconds < 1 or seconds != int(seconds):
+        raise InputError(f"detector windows are whole seconds, at least 1 s; got {window}")
+    return int(seconds)
+
+
+# -- feature rows ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RowQuery:
+    """Which prediction rows and feature columns to read."""
+
+    model: str
+    start: datetime
+    end: datetime
+    numerical: Sequence[str] = ()
+    categorical: Sequence[str] = ()
+    with_labels: bool = False
+
+    @property
+    def names(self) -> list[str]:
+        names = ["version", "ts", "prediction", "score"]
+        names += [FEATURE_PREFIX + name for name in (*self.numerical, *self.categorical)]
+        return names + (["label", "label_received_at"] if self.with_labels else [])
+
+    @property
+    def dtypes(self) -> dict[str, Any]:
+        # Text as pandas categories: a million rows of a few distinct strings cost a million
+        # small codes instead of a million Python strings.
+        types: dict[str, Any] = {"version": "category", "ts": np.float64, "prediction": "category"}
+        types |= {"score": np.float64, "label": "category", "label_received_at": np.float64}
+        types |= {FEATURE_PREFIX + name: np.float64 for name in self.numerical}
+        return types | {FEATURE_PREFIX + name: "category" for name in self.categorical}
+
+
+def postgres_rows_query(query: RowQuery) -> sql.Composable:
+    columns: list[sql.Composable] = [
+        sql.SQL("p.version"),
+        sql.SQL("extract(epoch FROM p.ts)"),
+        sql.SQL("p.prediction #>> '{}'"),
+        sql.SQL("p.score"),
+    ]
+    for name in query.numerical:
+        key = sql.Literal(name)
+        columns.append(
+            sql.SQL(
+                "CASE WHEN jsonb_typeof(p.features -> {key}) = 'number' "
+                "THEN (p.features -> {key})::float8 END"
+            ).format(key=key)
+        )
+    for name in query.categorical:
+        key = sql.Literal(name)
+        columns.append(
+            sql.SQL(
+                "CASE WHEN jsonb_typeof(p.features -> {key}) IN ('string', 'number', 'boolean') "
+                "THEN p.features ->> {key} END"
+            ).format(key=key)
+        )
+    source = sql.SQL("predictions p")
+    if query.with_labels:
+        columns += [sql.SQL("l.value #>> '{}'"), sql.SQL("extract(epoch FROM l.received_at)")]
+        source = sql.SQL("predictions p LEFT JOIN labels l ON l.label_key = p.label_key")
+    return sql.SQL(
+        "SELECT {columns} FROM {source} "
+        "WHERE p.model = {model} AND p.ts >= {start} AND p.ts < {end}"
+    ).format(
+        columns=sql.SQL(", ").join(columns),
+        source=source,
+        model=sql.Literal(query.model),
+        start=sql.Literal(query.start),
+        end=sql.Literal(query.end),
+    )
+
+
+def sqlite_rows_statement(query: RowQuery) -> Any:
+    p = predictions
+    columns: list[Any] = [p.c.version, p.c.ts, _sqlite_text(p.c.prediction, "$"), p.c.score]
+    for name in query.numerical:
+        path = f'$."{name}"'
+        kind = func.json_type(p.c.features, path)
+        columns.append(
+            case(
+                (
+                    kind.in_(("integer", "real")),
+                    type_coerce(func.json_extract(p.c.features, path), Float),
+                )
+            )
+        )
+    columns += [_sqlite_text(p.c.features, f'$."{name}"') for name in query.categorical]
+    source: Any = p
+    if query.with_labels:
+        source = p.outerjoin(labels, labels.c.label_key == p.c.label_key)
+        columns += [_sqlite_text(labels.c.value, "$"), labels.c.received_at]
+    return (
+        select(*columns)
+        .select_from(source)
+        .where(p.c.model == query.model, p.c.ts >= query.start, p.c.ts < query.end)
+    )
+
+
+def _sqlite_text(column: Any, path: str) -> Any:
+    # ->> unwraps strings; -> keeps numbers and booleans as JSON spells them (true, 2.5).
+    kind = func.json_type(column, path)
+    return case(
+        (kind == "text", type_coerce(column.op("->>")(literal(path)), String)),
+        (kind.in_(_SCALARS), type_coerce(column.op("->")(literal(path)), String)),
+    )
+
+
+def sqlite_frame(
+    rows: Sequence[Sequence[Any]], names: list[str], dtypes: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Rows fetched through SQLAlchemy, with times as epoch seconds and columns typed."""
+    times = [index for index, name in enumerate(names) if name in ("ts", "label_received_at")]
+    records = []
+    for row in rows:
+        record = list(row)
+        for index in times:
+            moment = record[index]
+            record[index] = moment.timestamp() if moment is not None else np.nan
+        records.append(record)
+    frame = pd.DataFrame(records, columns=names)
+    return frame.astype({name: dtypes[name] for name in names})
+
+
+# -- COPY … TO STDOUT into pandas -------------------------------------------------------------
+
+
+class _CopyStream(io.RawIOBase):
+    """The chunks of a psycopg COPY, as a file pandas can read without buffering it all."""
+
+    def __init__(self, chunks: Iterator[Any]) -> None:
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        # COPY arrives one row per message: fill the whole buffer, so pandas (and its text
+        # decoding) sees a few large reads rather than one per row.
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            if not self._pending:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._pending = memoryview(chunk).cast("B")
+            size = min(len(view) - filled, len(self._pending))
+            view[filled : filled + size] = self._pending[:size]
+            self._pending = self._pending[size:]
+            filled += size
+        return filled
+
+
+def copy_frame(
+    connection: Connection, query: sql.Composable, names: list[str], dtypes: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Run ``query`` through COPY … TO STDOUT (CSV) and parse it with pandas' C reader."""
+    raw = connection.connection.driver_connection
+    if raw is None:  # pragma: no cover - only for detached connections
+        raise RuntimeError("connection has no driver connection")
+    statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, NULL '\\N')").format(query)
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        stream = io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20)
+        first = stream.peek(1)
+        if not first:
+            return pd.DataFrame({name: pd.Series(dtype=dtypes[name]) for name in names})
+        return pd.read_csv(
+            stream,
+            header=None,
+            names=names,
+            dtype={name: dtypes[name] for name in names},
+            na_values=["\\N"],
+            keep_default_na=False,
+            engine="c",
+        )
+
+
+# -- serving rows, violations, counts ---------------------------------------------------------
+
+
+def select_serving() -> Any:
+    return select(
+        requests.c.version,
+        requests.c.latency_ms,
+        requests.c.status_code,
+        requests.c.error.is_not(None),
+    )
+
+
+SERVING_NAMES = ["version", "latency_ms", "status_code", "upstream_failed"]
+SERVING_TYPES: dict[str, Any] = {
+    "version": "category",
+    "latency_ms": np.float64,
+    "status_code": np.int64,
+}
+
+
+def serving_query(model: str, start: datetime, end: datetime) -> sql.Composable:
+    return sql.SQL(
+        "SELECT version, latency_ms, status_code, (error IS NOT NULL)::int FROM requests "
+        "WHERE model = {model} AND ts >= {start} AND ts < {end}"
+    ).format(model=sql.Literal(model), start=sql.Literal(start), end=sql.Literal(end))
+
+
+def violation_statement(
+    postgres: bool, model: str, start: datetime, end: datetime, features: Mapping[str, str]
+) -> Any:
+    p = predictions
+    counts = []
+    for index, (name, kind) in enumerate(features.items()):
+        if postgres:
+            typed = func.jsonb_typeof(p.c.features.op("->")(literal(name)))
+            wrong = (
+                typed.not_in(("number", "null"))
+                if kind == "numerical"
+                else typed.in_(("array", "object"))
+            )
+        else:
+            typed = func.json_type(p.c.features, f'$."{name}"')
+            allowed = ("integer", "real", "null")
+            wrong = typed.not_in(allowed) if kind == "numerical" else typed.in_(("array", "object"))
+        counts.append(func.sum(case((wrong, 1), else_=0)).label(f"c{index}"))
+    return (
+        select(p.c.version, *counts)
+        .where(p.c.model == model, p.c.ts >= start, p.c.ts < end)
+        .group_by(p.c.version)
+    )
+
+
+def bucket(postgres: bool, column: Any, seconds: int) -> Any:
+    """Which window a timestamp falls in (epoch seconds // window seconds), in SQL.
+
+    Exact on both: PostgreSQL's ``extract(epoch …)`` is numeric, and SQLite's
+    ``strftime('%s')`` whole seconds suffice for windows of whole seconds.
+    """
+    if postgres:
+        return func.floor(func.extract("epoch", column) / seconds)
+    return cast(func.strftime("%s", column), Integer) // seconds
+
+
+def count_statement(
+    postgres: bool, table: Any, model: str, *, start: datetime, end: datetime, seconds: int
+) -> Any:
+    key = bucket(postgres, table.c.ts, seconds).label("bucket")
+    return (
+        select(key, func.count())
+        .where(table.c.model == model, table.c.ts >= start, table.c.ts < end)
+        .group_by(key)
+    )
+
+
+def labelled_statement(
+    postgres: bool,
+    model: str,
+    *,
+    since: datetime,
+    until: datetime,
+    earliest: datetime,
+    seconds: int,
+) -> Any:
+    """Windows (bucket keys) holding predictions whose labels arrived in (since, until]."""
+    key = bucket(postgres, predictions.c.ts, seconds).label("bucket")
+    model_column, ts_column = predictions.c.model, predictions.c.ts
+    if not postgres:
+        # The labels that arrived since the last run are few; the model's predictions over
+        # the label horizon are many. Without statistics SQLite starts from the predictions
+        # (or, worse, looks each label up through the (model, ts) index), scanning the whole
+        # horizon every run. A unary + keeps these two terms out of index choice, so it goes
+        # labels by arrival time, then each prediction by its label key. PostgreSQL
+        # chooses by statistics.
+        model_column, ts_column = _unindexed(model_column), _unindexed(ts_column)
+    return (
+        select(key)
+        .distinct()
+        .select_from(predictions.join(labels, labels.c.label_key == predictions.c.label_key))
+        .where(
+            and_(
+                model_column == model,
+                ts_column >= earliest,
+                labels.c.received_at > since,
+                labels.c.received_at <= until,
+            )
+        )
+    )
+
+
+def _unindexed(column: Any) -> Any:
+    """``+column``: the same value, which SQLite will not look up through an index."""
+    return UnaryExpression(column, operator=operators.custom_op("+"), type_=column.type)
+
+
+def bucket_start(value: Any, seconds: int) -> datetime:
+    return EPOCH + timedelta(seconds=int(value) * seconds)

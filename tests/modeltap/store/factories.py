@@ -1,0 +1,75 @@
+"""Small builders for records in tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modeltap.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def request(
+    n: int,
+    *,
+    ts: datetime | None = None,
+    model: str = "churn",
+    version: str = "v1",
+    status: int = 200,
+) -> RequestRecord:
+    return RequestRecord(
+        event_id=f"evt-{n}",
+        request_id=f"req-{n}",
+        model=model,
+        version=version,
+        ts=ts or T0 + timedelta(seconds=n),
+        latency_ms=10.0 + n,
+        status_code=status,
+        upstream_latency_ms=9.0 + n,
+        request_bytes=100,
+        response_bytes=20,
+    )
+
+
+def prediction(
+    n: int,
+    row: int = 0,
+    *,
+    ts: datetime | None = None,
+    features: dict[str, Any] | None = None,
+    model: str = "churn",
+    version: str = "v1",
+    instance_id: str | None = None,
+) -> PredictionRecord:
+    return PredictionRecord(
+        event_id=f"evt-{n}",
+        row_index=row,
+        request_id=f"req-{n}",
+        model=model,
+        version=version,
+        ts=ts or T0 + timedelta(seconds=n),
+        features=features or {"age": 30 + n, "plan": "pro"},
+        prediction=n % 2,
+        score=0.25,
+        instance_id=instance_id,
+    )
+
+
+def label(n: int, value: Any, *, row: int = 0, at: datetime | None = None) -> LabelRecord:
+    moment = at or T0 + timedelta(hours=3)
+    return LabelRecord(
+        value=value,
+        ts=moment,
+        received_at=moment,
+        request_id=f"req-{n}",
+        row_index=row,
+        model="churn",
+    )
+
+
+def events(numbers: range, *, rows: int = 1, **kwargs: Any) -> EventBatch:
+    return EventBatch(
+        requests=[request(n, **kwargs) for n in numbers],
+        predictions=[prediction(n, row, **kwargs) for n in numbers for row in range(rows)],
+    )

@@ -1,0 +1,72 @@
+"""Migrations create exactly the tables the code declares, on both databases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from modeltap.store import SqlStore
+from modeltap.store.engine import make_engine
+from modeltap.store.migrate import current_revision, head_revision, upgrade
+from modeltap.store.tables import metadata
+from tests.modeltap.store.factories import T0, events
+
+
+def test_upgrade_reaches_head_and_matches_the_declared_tables(store_url: str) -> None:
+    engine = make_engine(store_url)
+    assert current_revision(engine) is None
+    before, after = upgrade(engine)
+    assert (before, after) == (None, head_revision())
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []
+    engine.dispose()
+
+
+def test_upgrade_is_idempotent(store_url: str) -> None:
+    engine = make_engine(store_url)
+    upgrade(engine)
+    assert upgrade(engine) == (head_revision(), head_revision())
+    tables = set(inspect(engine).get_table_names())
+    assert {"requests", "predictions", "labels", "reference_profiles", "detector_results"} <= tables
+    engine.dispose()
+
+
+def test_an_existing_store_keeps_its_events_through_the_index_move(store_url: str) -> None:
+    """0005 swaps the event tables' (model, version, ts) index for (model, ts) under data."""
+    engine = make_engine(store_url)
+    upgrade(engine, "0004")
+    store = SqlStore(engine)
+    store.write(events(range(30)))
+    assert upgrade(engine) == ("0004", head_revision())
+    for table in ("requests", "predictions"):
+        names = {index["name"] for index in inspect(engine).get_indexes(table)}
+        assert f"ix_{table}_model_ts" in names
+        assert f"ix_{table}_model_version_ts" not in names
+    rows = store.read_rows("churn", T0, T0 + timedelta(minutes=1), numerical=["age"])
+    assert list(rows["feature:age"]) == [30.0 + n for n in range(30)]
+    engine.dispose()
+
+
+def test_an_existing_store_takes_unmeasured_latencies_after_0006(store_url: str) -> None:
+    """0006 lets requests.latency_ms be NULL, keeping the rows already there."""
+    from dataclasses import replace
+
+    from modeltap.schema import EventBatch
+
+    engine = make_engine(store_url)
+    upgrade(engine, "0005")
+    store = SqlStore(engine)
+    store.write(events(range(10)))
+    assert upgrade(engine) == ("0005", head_revision())
+    unmeasured = replace(events(range(10, 11)).requests[0], latency_ms=None)
+    assert store.write(EventBatch([unmeasured])).requests_written == 1
+    frame = store.read_requests("churn", T0, T0 + timedelta(minutes=1))
+    assert frame["latency_ms"].isna().tolist() == [False] * 10 + [True]
+    assert {index["name"] for index in inspect(engine).get_indexes("requests")} >= {
+        "ix_requests_model_ts"
+    }
+    engine.dispose()
