@@ -1,6 +1,6 @@
 """Collector throughput and the costs around it, each beside its baseline in one run.
 
-1. End to end: events already on a Kafka topic, `Collector` (the code behind
+1. End to end: events already on a Kafka topic, `Consumer` (the code behind
    `monitor collect`) moving them into a fresh PostgreSQL database; events/s.
 2. The store's write path (COPY, straight into the table while the batch is new) against
    psycopg's and SQLAlchemy's executemany of the same rows into the same kind of tables.
@@ -209,7 +209,7 @@ def decode_confluent(message: Any) -> tuple[str, Any]:
 def confluent_end_to_end(bootstrap: str, url: str, count: int) -> float | None:
     """Events/s into the empty database ``url`` by a sketch of the collector on confluent-kafka.
 
-    The same loop as `Collector.run` without its dead-letter and label handling: batches of
+    The same loop as `Consumer.run` without its dead-letter and label handling: batches of
     5000 decoded by the same code, written through the same store on a writer thread while
     the next batch is read, offsets committed after each write. It answers one question:
     would switching the consumer to librdkafka reach the goal?

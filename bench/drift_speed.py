@@ -37,13 +37,13 @@ os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently: no telemetry from a ben
 from bench import pgpass
 from detectors.emit import Scope
 from detectors.evaluate import evaluate
-from detectors.ks import ks_2samp_sorted, kstwo_sf
 from detectors.profile import ProfileSettings, fit_profile
-from detectors.reference import NumericalReference, fit_numerical
-from detectors.registry import NumericalInput, Options, default_registry
 from detectors.rows import Rows
-from detectors.samples import NumericalSample
 from detectors.settings import ModelSettings
+from detectors.stats.ks import ks_2samp_sorted, kstwo_sf
+from detectors.stats.reference import NumericalReference, fit_numerical
+from detectors.stats.registry import NumericalInput, Options, default_registry
+from detectors.stats.samples import NumericalSample
 from detectors.windows import Window
 
 T = TypeVar("T")

@@ -24,9 +24,9 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import add_store_options, median_ms, store_from_options
-from exporters.collector import ResultsCollector
-from exporters.source import FAMILIES, ExportPlan
-from modeltap.schema import DetectorResult, DetectorRun
+from exporters.scrape import ResultsExporter
+from exporters.source import ExportPlan
+from modeltap.schema import FAMILIES, DetectorResult, DetectorRun
 from modeltap.store import SqlStore
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -118,7 +118,7 @@ def run(url: str, windows: int, repeat: int) -> None:
             connection.exec_driver_sql("ANALYZE detector_runs")
         now = T0 + (index + 1) * WINDOW + timedelta(minutes=1)
         registry = CollectorRegistry()
-        registry.register(ResultsCollector(store, plan, partial(_at, now)))
+        registry.register(ResultsExporter(store, plan, partial(_at, now)))
         text = generate_latest(registry)
         series = sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
         baseline = static_registry(text)

@@ -34,7 +34,7 @@ from modeltap.codec import dumps
 from modeltap.errors import StorageDataError, StorageError, StorageUnavailableError
 from modeltap.events import to_batch
 from modeltap.schema import MAX_ID, MAX_NAME, bounded, in_range
-from modeltap.store.pairing import Half, LoggedHalf, LoggedPair
+from modeltap.store import Half, LoggedHalf, LoggedPair
 
 log = logging.getLogger("modeltap.cloudevents")
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from detectors.outcome import StatResult, beyond
+from detectors.stats.outcome import StatResult, beyond
 from detectors.windows import Window
 from modeltap.schema import DetectorResult, Direction, JsonValue
 

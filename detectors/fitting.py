@@ -11,8 +11,7 @@ from detectors.rows import Rows, coerce_categorical, rows_from_frame, typed_feat
 from detectors.settings import ModelSettings
 from modeltap.errors import InputError
 from modeltap.schema import ReferenceProfile
-from modeltap.store.base import Store
-from modeltap.store.detection import FEATURE_PREFIX
+from modeltap.store import FEATURE_PREFIX, Store
 
 
 def fit_rows(settings: ModelSettings, rows: Rows) -> Profile:

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detectors.reference import (
+from detectors.rows import Rows, category_counts, coerce_numerical
+from detectors.stats.reference import (
     ColumnReference,
     Kind,
     NumericalReference,
@@ -21,8 +22,7 @@ from detectors.reference import (
     fit_categorical,
     fit_numerical,
 )
-from detectors.rows import Rows, category_counts, coerce_numerical
-from detectors.samples import FloatArray
+from detectors.stats.samples import FloatArray
 
 FORMAT = 1
 

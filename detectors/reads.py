@@ -16,11 +16,10 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from detectors.reference import Kind
 from detectors.rows import Requests, Rows, requests_from_frame, rows_from_frame
 from detectors.settings import ModelSettings
-from modeltap.store.base import Store
-from modeltap.store.detection import FEATURE_PREFIX
+from detectors.stats.reference import Kind
+from modeltap.store import FEATURE_PREFIX, Store
 
 Key = tuple[str, datetime, datetime]
 

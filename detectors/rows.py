@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from detectors.reference import Kind
-from detectors.samples import CategoryCounts, FloatArray, IntArray, NumericalSample
+from detectors.stats.reference import Kind
+from detectors.stats.samples import CategoryCounts, FloatArray, IntArray, NumericalSample
 
 BoolArray = npt.NDArray[np.bool_]
 TextArray = npt.NDArray[np.object_]

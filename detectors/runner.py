@@ -18,7 +18,6 @@ from typing import Literal
 
 from detectors.emit import Scope
 from detectors.evaluate import evaluate
-from detectors.families import DETECTORS
 from detectors.profile import Profile
 from detectors.reads import Reads
 from detectors.rows import Requests, Rows
@@ -31,8 +30,8 @@ from detectors.windows import (
     window_at,
     windows_containing,
 )
-from modeltap.schema import DetectorResult, DetectorRun, WindowRecord, utc
-from modeltap.store.base import Store
+from modeltap.schema import FAMILIES, DetectorResult, DetectorRun, WindowRecord, utc
+from modeltap.store import Store
 
 READS_REQUESTS = frozenset({"operations", "ab"})
 READS_ROWS = frozenset({"quality", "drift", "performance", "ab"})
@@ -86,7 +85,7 @@ class Runner:
 
     def jobs(self) -> list[tuple[str, str]]:
         """Every (model, detector) job."""
-        return [(model, detector) for model in self._models for detector in DETECTORS]
+        return [(model, detector) for model in self._models for detector in FAMILIES]
 
     def run_all(
         self, now: datetime, jobs: Iterable[tuple[str, str]] | None = None

@@ -7,13 +7,28 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-from detectors.drift import DriftSettings
 from detectors.profile import ProfileSettings
-from detectors.reference import Kind
-from detectors.registry import Registry, default_registry
+from detectors.stats.reference import Kind
+from detectors.stats.registry import PsiMode, Registry, default_registry
 from modeltap.config import ModelConfig, MonitorConfig
 
 Task = Literal["classification", "regression"]
+
+
+@dataclass(frozen=True, slots=True)
+class DriftSettings:
+    """How drift is judged; built once from ``detectors.drift`` in the configuration."""
+
+    numerical_method: str = "psi"
+    categorical_method: str = "psi"
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    psi_mode: PsiMode = "quantile"
+    dataset_drift_share: float = 0.5
+    min_reference_size: int = 30
+    min_current_size: int = 100
+
+    def method(self, kind: Kind) -> str:
+        return self.numerical_method if kind == "numerical" else self.categorical_method
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
 
-from exporters.collector import ResultsCollector
+from exporters.scrape import ResultsExporter
 from exporters.source import Clock, ExportPlan, ResultSource
 from modeltap.config import MonitorConfig
 from modeltap.errors import ListenError
@@ -15,7 +15,7 @@ from modeltap.errors import ListenError
 
 def register_exporter(
     registry: CollectorRegistry, source: ResultSource, config: MonitorConfig, clock: Clock
-) -> ResultsCollector:
+) -> ResultsExporter:
     """Add the results collector and this process's CPU and memory to ``registry``.
 
     >>> from datetime import UTC, datetime
@@ -26,7 +26,7 @@ def register_exporter(
     >>> registry.get_sample_value("modeltap_exporter_store_up")
     1.0
     """
-    collector = ResultsCollector(source, ExportPlan.from_config(config), clock)
+    collector = ResultsExporter(source, ExportPlan.from_config(config), clock)
     registry.register(collector)
     # process_* series: the dashboards' CPU and memory outside Kubernetes (Linux only).
     ProcessCollector(registry=registry)

@@ -8,13 +8,9 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from modeltap.config import MonitorConfig
-from modeltap.schema import DetectorRun, LatestValue
+from modeltap.schema import FAMILIES, DetectorRun, LatestValue
 
 Clock = Callable[[], datetime]
-
-# The detector families (jobs) of `monitor detect`; kept here so the exporter needs nothing
-# from detectors/ but the results and run records it stores.
-FAMILIES = ("operations", "quality", "drift", "performance", "ab")
 
 
 class ResultSource(Protocol):

@@ -24,6 +24,10 @@ ResultStatus = Literal["ok", "insufficient_data", "error"]
 
 RunStatus = Literal["ok", "error"]
 
+FAMILIES = ("operations", "quality", "drift", "performance", "ab")
+"""The detector families: each runs as its own scheduled job per model (``DetectorRun.detector``),
+and the exporter reports each job's health."""
+
 
 # The longest ids (request, instance) and names (model, version) the tables hold.
 MAX_ID = 255

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from detectors.families import DETECTORS
 from modeltap.codec import dumps
-from modeltap.schema import DetectorResult
+from modeltap.schema import FAMILIES, DetectorResult
 
 if TYPE_CHECKING:
     from detectors.runner import JobOutcome
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
 # Raw tests behind each feature's drift flag: stored, and shown with --all, not in the summary.
 RAW_TESTS = frozenset({"ks", "psi", "chisquare", "z", "jensenshannon", "wasserstein"})
 QUALITY = ("missing_ratio", "type_violation_share", "out_of_range_share", "unseen_category_share")
-ORDER = {name: index for index, name in enumerate(DETECTORS)}
+ORDER = {name: index for index, name in enumerate(FAMILIES)}
 
 
 @dataclass(frozen=True, slots=True)

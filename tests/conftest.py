@@ -181,8 +181,7 @@ def _free_port() -> int:
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:
     """A PostgreSQL of the test's own (see PrivatePostgres), schema at head."""
-    from modeltap.store.engine import make_engine
-    from modeltap.store.migrate import upgrade
+    from modeltap.store import make_engine, upgrade
 
     cluster = PrivatePostgres()
     engine = make_engine(cluster.url)

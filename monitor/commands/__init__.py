@@ -37,8 +37,8 @@ pass_settings = click.make_pass_decorator(Settings)
 
 def open_store(config: MonitorConfig, *, connections: int = 0) -> SqlStore:
     """The configured store, pooling at least ``connections``; SQLite is upgraded on the way."""
-    from modeltap.store import SqlStore  # noqa: PLC0415 - keeps SQLAlchemy off `--help`
+    from modeltap.store import open_store as open_url  # noqa: PLC0415 - SQLAlchemy off `--help`
 
     url = config.storage.url
     pool_size = max(config.storage.pool_size, connections)
-    return SqlStore.open(url, pool_size=pool_size, migrate=url.startswith("sqlite"))
+    return open_url(url, pool_size=pool_size)

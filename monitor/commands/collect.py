@@ -34,18 +34,16 @@ def collect(settings: Settings, /, metrics_listen: str | None) -> None:
     from kafka.errors import KafkaError  # noqa: PLC0415 - keep `monitor --help` fast
     from prometheus_client import CollectorRegistry, start_http_server  # noqa: PLC0415
 
-    from collector.collect import Collector, CollectorMetrics  # noqa: PLC0415
+    from collector.consumer import Consumer, ConsumerMetrics  # noqa: PLC0415
     from collector.sidecar import split_address  # noqa: PLC0415
-    from modeltap.store import SqlStore  # noqa: PLC0415
+    from modeltap.store import open_store  # noqa: PLC0415
 
     overrides = {"collect": {"metrics_listen": metrics_listen}} if metrics_listen else None
     config = settings.config(overrides)
     setup_logging()
-    store = SqlStore.open(
-        config.storage.url, pool_size=2, migrate=config.storage.url.startswith("sqlite")
-    )
+    store = open_store(config.storage.url, pool_size=2)
     registry = CollectorRegistry()
-    metrics = CollectorMetrics(registry)
+    metrics = ConsumerMetrics(registry)
     host, port = split_address(config.collect.metrics_listen)
     try:
         start_http_server(port, addr=host, registry=registry)
@@ -66,7 +64,7 @@ def collect(settings: Settings, /, metrics_listen: str | None) -> None:
     deadline = time.monotonic() + 60
     while collector is None and not stop.is_set():
         try:
-            collector = Collector(config, store, metrics)
+            collector = Consumer(config, store, metrics)
         except KafkaError as error:
             if time.monotonic() > deadline:
                 raise TransportUnavailableError(

@@ -11,7 +11,7 @@ import yaml
 from rich.console import Console
 
 from modeltap.configload import load_config
-from modeltap.store.engine import redact
+from modeltap.store import redact
 from monitor.commands import Settings, pass_settings
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from modeltap.errors import InputError
-from modeltap.store.engine import make_engine, redact
-from modeltap.store.migrate import upgrade as migrate
+from modeltap.store import make_engine, redact
+from modeltap.store import upgrade as migrate
 from modeltap.units import parse_duration
 from monitor.commands import Settings, pass_settings
 
@@ -47,7 +47,7 @@ def purge(settings: Settings, older_than: str | None, url: str | None) -> None:
     `monitor serve` does this every hour on its own; run it by hand to reclaim space now.
     On PostgreSQL whole days go as partitions, so the purge is quick whatever the volume.
     """
-    from modeltap.store import SqlStore  # noqa: PLC0415 - keep `monitor --help` fast
+    from modeltap.store import open_store  # noqa: PLC0415 - keep `monitor --help` fast
 
     config = settings.config()
     keep = config.storage.retention
@@ -59,7 +59,7 @@ def purge(settings: Settings, older_than: str | None, url: str | None) -> None:
         assert isinstance(parsed, timedelta)
         keep = parsed
     target = url or config.storage.url
-    store = SqlStore.open(target, migrate=target.startswith("sqlite"))
+    store = open_store(target)
     try:
         cutoff = datetime.now(UTC) - keep
         summary = store.purge(cutoff)

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from detectors.families import DETECTORS
 from modeltap.config import MonitorConfig
 from modeltap.errors import ConfigError, InputError
 from modeltap.logs import setup_logging
+from modeltap.schema import FAMILIES
 from monitor.commands import Settings, open_store, pass_settings
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     "--detector",
     "detectors",
     multiple=True,
-    type=click.Choice(DETECTORS),
+    type=click.Choice(FAMILIES),
     help="Only this detector (repeatable).",
 )
 @click.option("--at", "at", help="With --once: compute as of this time (ISO 8601) instead of now.")

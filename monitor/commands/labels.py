@@ -47,7 +47,7 @@ def import_(settings: Settings, /, file: Path, model: str | None, skip_invalid: 
     Example:
       monitor labels import ground_truth.csv --model churn
     """
-    from modeltap.store import SqlStore  # noqa: PLC0415 - keep `monitor --help` fast
+    from modeltap.store import open_store  # noqa: PLC0415 - keep `monitor --help` fast
 
     config = settings.config()
     field = label_field_for(config, model)
@@ -65,7 +65,7 @@ def import_(settings: Settings, /, file: Path, model: str | None, skip_invalid: 
             + "\n  ".join(rejected[:10])
             + ("\n  …" if len(rejected) > 10 else "")
         )
-    store = SqlStore.open(config.storage.url, migrate=config.storage.url.startswith("sqlite"))
+    store = open_store(config.storage.url)
     summary = WriteSummary()
     columns = (
         TextColumn("importing labels"),

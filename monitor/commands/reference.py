@@ -101,7 +101,7 @@ def set_reference(
 def show_reference(settings: Settings, *, model: str, version: str) -> None:
     """Print the newest stored reference profile of a model (and version)."""
     from detectors.profile import Profile  # noqa: PLC0415 - scipy and pandas, only when used
-    from detectors.reference import CategoricalReference, NumericalReference  # noqa: PLC0415
+    from detectors.stats.reference import CategoricalReference, NumericalReference  # noqa: PLC0415
     from monitor.render import number  # noqa: PLC0415
 
     config = settings.config()

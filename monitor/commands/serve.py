@@ -36,12 +36,12 @@ def serve(settings: Settings, /, listen: str | None) -> None:
 
     from collector.ingest import bearer_token  # noqa: PLC0415
     from collector.sidecar import split_address  # noqa: PLC0415
-    from modeltap.store import SqlStore  # noqa: PLC0415
+    from modeltap.store import open_store  # noqa: PLC0415
     from monitor.serve import build_app  # noqa: PLC0415
 
     config = settings.config({"serve": {"listen": listen}} if listen else None)
     setup_logging()
-    store = SqlStore.open(config.storage.url, migrate=config.storage.url.startswith("sqlite"))
+    store = open_store(config.storage.url)
     registry = CollectorRegistry()
     app = build_app(config, store, registry)
     host, port = split_address(config.serve.listen)

@@ -14,8 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from collector.ingest import IngestMetrics, LabelsHandler, StoreRunner
 from modeltap.schema import EventBatch
-from modeltap.store import SqlStore
-from modeltap.store.engine import make_engine
+from modeltap.store import SqlStore, make_engine
 from tests.modeltap.store.factories import T0, events
 
 NOW = datetime(2026, 11, 26, 9, tzinfo=UTC)

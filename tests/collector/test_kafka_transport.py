@@ -42,8 +42,7 @@ def prefix() -> str:
 
 @pytest.fixture
 def database(postgres_database: str) -> str:
-    from modeltap.store.engine import make_engine
-    from modeltap.store.migrate import upgrade
+    from modeltap.store import make_engine, upgrade
 
     engine = make_engine(postgres_database)
     upgrade(engine)

@@ -29,7 +29,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 async def test_the_refused_event_is_returned_and_the_rest_of_its_batch_stored(url: str) -> None:
-    sink = SqlSink(url, migrate=url.startswith("sqlite"))
+    sink = SqlSink(url)
     # A row index past any integer column: a value no database takes, in the middle.
     events = [event(n, row=2**64 if n == 7 else 0) for n in range(20)]
     refused = await sink.write(events)
@@ -49,7 +49,7 @@ async def test_the_refused_event_is_returned_and_the_rest_of_its_batch_stored(ur
 
 
 async def test_a_database_that_is_down_fails_the_whole_write(tmp_path: Path) -> None:
-    sink = SqlSink("postgresql+psycopg://nobody@127.0.0.1:9/none", migrate=False)
+    sink = SqlSink("postgresql+psycopg://nobody@127.0.0.1:9/none")
     with pytest.raises(StorageUnavailableError):
         await sink.write([event(1)])
     await sink.close()

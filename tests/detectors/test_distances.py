@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance
 
-from detectors.binning import evidently_numerical, sorted_histogram
-from detectors.distances import (
+from detectors.rows import category_counts
+from detectors.stats.binning import evidently_numerical, sorted_histogram
+from detectors.stats.distances import (
     jensenshannon_categorical,
     jensenshannon_numerical,
     wasserstein,
     wasserstein_norm,
 )
-from detectors.rows import category_counts
 from tests.detectors.known import evidently_score
 
 

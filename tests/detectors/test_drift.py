@@ -10,11 +10,12 @@ import pytest
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
-from detectors.drift import DriftSettings, auto_method, dataset_drift, feature_drift
-from detectors.reference import Kind, fit_categorical, fit_numerical
-from detectors.registry import default_registry
+from detectors.families.drift import auto_method, dataset_drift, feature_drift
 from detectors.rows import category_counts
-from detectors.samples import NumericalSample
+from detectors.settings import DriftSettings
+from detectors.stats.reference import Kind, fit_categorical, fit_numerical
+from detectors.stats.registry import default_registry
+from detectors.stats.samples import NumericalSample
 from tests.detectors.known import DISPLAY_NAMES, evidently_auto
 
 REGISTRY = default_registry()

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors.abtest import ab_results
 from detectors.emit import Scope
 from detectors.evaluate import evaluate
+from detectors.families.ab import results as ab_results
 from detectors.profile import fit_profile
 from detectors.rows import Requests, Rows
 from detectors.settings import ModelSettings

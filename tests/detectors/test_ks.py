@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from detectors.ks import (
+from detectors.stats.ks import (
     MAX_EXACT_N,
     KsResult,
     ks_2samp_sorted,
@@ -19,7 +19,7 @@ from detectors.ks import (
     kstwo_sf,
     merged_counts,
 )
-from detectors.samples import FloatArray
+from detectors.stats.samples import FloatArray
 
 TOLERANCE = 1e-9
 

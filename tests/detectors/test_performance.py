@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics
 
-from detectors.performance import classification, label_delay, regression, roc_auc
+from detectors.families.performance import classification, label_delay, regression, roc_auc
 
 
 def text(values: list[int] | np.ndarray) -> np.ndarray:

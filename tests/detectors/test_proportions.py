@@ -10,9 +10,14 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import proportions_ztest
 
-from detectors.proportions import binary_ztest, chisquare_counts, mann_whitney, two_proportions
 from detectors.rows import category_counts
-from detectors.samples import CategoryCounts
+from detectors.stats.proportions import (
+    binary_ztest,
+    chisquare_counts,
+    mann_whitney,
+    two_proportions,
+)
+from detectors.stats.samples import CategoryCounts
 from tests.detectors.known import evidently_score
 
 

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from detectors.psi import (
+from detectors.rows import category_counts
+from detectors.stats.psi import (
     PSI_EPSILON,
     bin_counts,
     categorical_shares,
@@ -18,7 +19,6 @@ from detectors.psi import (
     psi_evidently_numerical,
     quantile_edges,
 )
-from detectors.rows import category_counts
 from tests.detectors.known import evidently_score
 
 

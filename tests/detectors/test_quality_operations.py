@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.operations import operations
-from detectors.quality import categorical_quality, numerical_quality
-from detectors.reference import fit_categorical, fit_numerical
-from detectors.samples import CategoryCounts
+from detectors.families.operations import operations
+from detectors.families.quality import categorical_quality, numerical_quality
+from detectors.stats.reference import fit_categorical, fit_numerical
+from detectors.stats.samples import CategoryCounts
 
 
 def test_numerical_quality_counts_missing_violations_and_out_of_range() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.reference import fit_numerical
-from detectors.registry import (
+from detectors.stats.reference import fit_numerical
+from detectors.stats.registry import (
     CategoricalInput,
     Computed,
     NumericalInput,
@@ -16,7 +16,7 @@ from detectors.registry import (
     TestInput,
     default_registry,
 )
-from detectors.samples import CategoryCounts, NumericalSample
+from detectors.stats.samples import CategoryCounts, NumericalSample
 from modeltap.errors import InputError
 
 

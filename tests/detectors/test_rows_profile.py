@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from detectors.profile import Profile, ProfileSettings, fit_profile
-from detectors.reference import CategoricalReference, NumericalReference
 from detectors.rows import Rows, coerce_categorical, coerce_numerical, typed_features
+from detectors.stats.reference import CategoricalReference, NumericalReference
 
 
 def test_numerical_coercion_counts_values_that_are_not_numbers() -> None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from modeltap.config import MonitorConfig
 from modeltap.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
-from modeltap.store.base import Store
+from modeltap.store import Store
 
 MODEL = "churn"
 PLANS = ("basic", "pro", "enterprise")

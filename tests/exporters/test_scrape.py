@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporters.collector import ResultsCollector
+from exporters.scrape import ResultsExporter
 from exporters.source import ExportPlan
 from modeltap.errors import StorageUnavailableError
 from modeltap.schema import DetectorResult, DetectorRun, LatestValue
@@ -50,7 +50,7 @@ def value(detector: str, feature: str = "", score: float = 0.3, alert: bool = Fa
 
 def registry_for(source: MemorySource, plan: ExportPlan) -> CollectorRegistry:
     registry = CollectorRegistry()
-    registry.register(ResultsCollector(source, plan, lambda: NOW))
+    registry.register(ResultsExporter(source, plan, lambda: NOW))
     return registry
 
 

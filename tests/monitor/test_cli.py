@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from modeltap.store.migrate import head_revision
+from modeltap.store import head_revision
 from monitor.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]

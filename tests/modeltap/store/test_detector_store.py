@@ -83,7 +83,7 @@ def test_serving_rows_mark_upstream_failures(store: SqlStore) -> None:
 def test_unmeasured_latency_reads_as_nan_and_stays_out_of_the_figures(store: SqlStore) -> None:
     import numpy as np
 
-    from detectors.operations import operations
+    from detectors.families.operations import operations
 
     unmeasured = replace(request(1, status=599), latency_ms=None, error="response_not_logged")
     store.write(EventBatch([request(0), unmeasured, request(2)]))

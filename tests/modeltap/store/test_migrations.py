@@ -70,3 +70,19 @@ def test_an_existing_store_takes_unmeasured_latencies_after_0006(store_url: str)
         "ix_requests_model_ts"
     }
     engine.dispose()
+
+
+def test_sqlite_upgrades_itself_and_postgres_waits_for_db_upgrade(store_url: str) -> None:
+    """The one rule every command and sink shares, kept in ``open_store``."""
+    import pytest
+
+    from modeltap.errors import SchemaOutOfDateError
+    from modeltap.store import open_store
+
+    if store_url.startswith("sqlite"):
+        open_store(store_url).close()
+        assert current_revision(make_engine(store_url)) == head_revision()
+    else:
+        with pytest.raises(SchemaOutOfDateError, match="monitor db upgrade"):
+            open_store(store_url)
+        assert current_revision(make_engine(store_url)) is None

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 from modeltap.store import SqlStore
-from modeltap.store.pairing import Half, LoggedHalf
+from modeltap.store.pairing_mixin import Half, LoggedHalf
 from tests.modeltap.store.factories import T0
 
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from detectors.profile import Profile
-from detectors.reference import CategoricalReference, NumericalReference
+from detectors.stats.reference import CategoricalReference, NumericalReference
 from modeltap.store import SqlStore
 from monitor.cli import cli
 from tests.detectors.traffic import MODEL, Traffic, write

@@ -10,12 +10,12 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from detectors import fitting
-from detectors.families import DETECTORS
 from detectors.runner import Runner
 from detectors.settings import ModelSettings
-from exporters.collector import ResultsCollector
 from exporters.metrics import samples
-from exporters.source import FAMILIES, ExportPlan
+from exporters.scrape import ResultsExporter
+from exporters.source import ExportPlan
+from modeltap.schema import FAMILIES
 from modeltap.store import SqlStore
 from tests.detectors.traffic import MODEL, Traffic, config, write
 
@@ -51,7 +51,7 @@ def detected(store: SqlStore) -> datetime:
 
 def scrape(store: SqlStore, now: datetime) -> CollectorRegistry:
     registry = CollectorRegistry()
-    registry.register(ResultsCollector(store, ExportPlan.from_config(CONFIG), lambda: now))
+    registry.register(ResultsExporter(store, ExportPlan.from_config(CONFIG), lambda: now))
     return registry
 
 
@@ -83,7 +83,7 @@ def test_every_stored_result_becomes_series_with_its_value(store: SqlStore) -> N
     assert value("modeltap_ab_worse", ab) == 1.0
     assert value("modeltap_label_coverage_ratio", labels) == pytest.approx(0.8, abs=0.1)
     assert value("modeltap_results_window_end_timestamp_seconds", labels) == at(5).timestamp()
-    for detector in DETECTORS:
+    for detector in FAMILIES:
         job = {"model": MODEL, "detector": detector}
         assert value("modeltap_detector_recent_runs", job) == 1.0
         assert value("modeltap_detector_staleness_seconds", job) == 0.0
@@ -102,7 +102,3 @@ def test_promtool_finds_nothing_to_say_about_the_exposition(store: SqlStore) -> 
         [promtool, "check", "metrics"], input=exposition, capture_output=True, check=False
     )
     assert (linted.returncode, linted.stdout, linted.stderr) == (0, b"", b"")
-
-
-def test_the_detector_families_are_the_exporters_jobs() -> None:
-    assert FAMILIES == DETECTORS

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from modeltap.schema import DetectorResult, DetectorRun, LatestValue, RunHealth, WindowRecord, utc
-from modeltap.store import bookkeeping, latest
-from modeltap.store import detection as q
 from modeltap.store.engine import WRITE, translate_errors
+from modeltap.store.queries import detectors as q
+from modeltap.store.queries import exported, runs
 from modeltap.store.tables import predictions, requests
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class DetectorStore:
         return sorted(q.bucket_start(key, seconds) for key in keys)
 
     def detector_lock(self, model: str, detector: str) -> AbstractContextManager[bool]:
-        return bookkeeping.advisory_lock(self._engine, model, detector)
+        return runs.advisory_lock(self._engine, model, detector)
 
     def save_window(self, results: Sequence[DetectorResult], record: WindowRecord) -> None:
         """The window's results and its record, in one transaction."""
@@ -130,30 +130,30 @@ class DetectorStore:
         with translate_errors(self._engine), self._engine.connect() as connection:
             connection.execution_options(**{WRITE: True})
             with connection.begin():
-                bookkeeping.upsert_windows(connection, self._postgres, [record])
+                runs.upsert_windows(connection, self._postgres, [record])
 
     def window_records(self, model: str, detector: str, since: datetime) -> list[WindowRecord]:
         with translate_errors(self._engine), self._engine.connect() as connection:
-            return bookkeeping.window_records(connection, model, detector, utc(since))
+            return runs.window_records(connection, model, detector, utc(since))
 
     def record_run(self, run: DetectorRun) -> None:
         with translate_errors(self._engine), self._engine.connect() as connection:
             connection.execution_options(**{WRITE: True})
             with connection.begin():
-                bookkeeping.insert_run(connection, run)
+                runs.insert_run(connection, run)
 
     def last_ok_as_of(self, model: str, detector: str) -> datetime | None:
         with translate_errors(self._engine), self._engine.connect() as connection:
-            return bookkeeping.last_ok_as_of(connection, model, detector)
+            return runs.last_ok_as_of(connection, model, detector)
 
     def run_health(self, model: str | None = None) -> list[RunHealth]:
         with translate_errors(self._engine), self._engine.connect() as connection:
-            return bookkeeping.run_health(connection, model)
+            return runs.run_health(connection, model)
 
     def runs_since(self, since: datetime) -> list[DetectorRun]:
         with translate_errors(self._engine), self._engine.connect() as connection:
-            return bookkeeping.runs_since(connection, utc(since))
+            return runs.runs_since(connection, utc(since))
 
     def latest_values(self, since: datetime) -> list[LatestValue]:
         with translate_errors(self._engine), self._engine.connect() as connection:
-            return latest.latest_values(connection, utc(since))
+            return exported.latest_values(connection, utc(since))

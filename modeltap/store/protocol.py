@@ -23,7 +23,7 @@ from modeltap.schema import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from modeltap.store.pairing import LoggedHalf, LoggedPair
+    from modeltap.store.pairing_mixin import LoggedHalf, LoggedPair
 
 REQUEST_COLUMNS = (
     "event_id",

@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from detectors import distances, proportions
-from detectors import psi as psi_module
-from detectors.ks import ks_2samp_sorted
-from detectors.outcome import StatResult, beyond, insufficient
-from detectors.reference import Kind, NumericalReference
-from detectors.samples import CategoryCounts, NumericalSample
+from detectors.stats import distances, proportions
+from detectors.stats import psi as psi_module
+from detectors.stats.ks import ks_2samp_sorted
+from detectors.stats.outcome import StatResult, beyond, insufficient
+from detectors.stats.reference import Kind, NumericalReference
+from detectors.stats.samples import CategoryCounts, NumericalSample
 from modeltap.errors import InputError
 from modeltap.schema import Direction, JsonValue
 
@@ -84,7 +84,7 @@ class StatTest:
     ) -> StatResult:
         """Score ``data``, or report insufficient data below the minimum sizes.
 
-        >>> from detectors.samples import CategoryCounts as C
+        >>> from detectors.stats.samples import CategoryCounts as C
         >>> data = CategoricalInput(C.from_mapping({"a": 50}), C.from_mapping({"a": 50}))
         >>> default_registry().get("chisquare").run(data).drifted
         False

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 from scipy import special, stats
 
-from detectors.samples import FloatArray, IntArray
+from detectors.stats.samples import FloatArray, IntArray
 
 # scipy.stats.ks_2samp: "'auto' will attempt to be exact if n1,n2 <= MAX_AUTO_N".
 MAX_EXACT_N = 10_000

@@ -6,7 +6,7 @@ Both follow Evidently 0.7's definitions so their thresholds mean the same thing:
   floored at 0.001 (``wasserstein_distance_norm.py``): "how many reference standard
   deviations the distribution moved".
 * Jensen-Shannon distance (natural logarithm, so between 0 and sqrt(ln 2)) between the
-  binned shares of ``detectors.binning`` without any zero replacement (``jensenshannon.py``).
+  binned shares of ``detectors.stats.binning`` without any zero replacement (``jensenshannon.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import distance
 
-from detectors.binning import evidently_categorical, evidently_numerical
-from detectors.ks import merged_counts
-from detectors.samples import CategoryCounts, FloatArray
+from detectors.stats.binning import evidently_categorical, evidently_numerical
+from detectors.stats.ks import merged_counts
+from detectors.stats.samples import CategoryCounts, FloatArray
 
 # Evidently's floor on the normalising standard deviation (constant columns).
 MIN_NORM = 0.001

@@ -1,4 +1,5 @@
-"""Serving figures of one window: latency quantiles, error rate and throughput."""
+"""The operations family: serving figures of one window (latency quantiles, error rate,
+throughput) and the result rows they become."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from detectors.samples import FloatArray
+from detectors.emit import Scope
+from detectors.rows import Requests
+from detectors.settings import ModelSettings
+from detectors.stats.samples import FloatArray
+from modeltap.schema import DetectorResult
 
 QUANTILES = (50, 90, 99)
 
@@ -68,3 +73,43 @@ def operations(
         latency_mean_ms=float(np.mean(measured)) if measured.size else None,
         throughput_rps=count / seconds if seconds > 0 else 0.0,
     )
+
+
+def results(
+    scope: Scope, requests: Requests, seconds: float, settings: ModelSettings
+) -> list[DetectorResult]:
+    """Latency quantiles and mean, error rate and throughput of one version."""
+    figures = operations(
+        requests.latency_ms, requests.status_code, requests.upstream_failed, seconds
+    )
+    size = figures.requests
+    results = [
+        scope.metric(
+            f"latency_p{q}_ms",
+            figures.latency_ms.get(q),
+            threshold=settings.threshold("latency_p99_ms") if q == 99 else None,
+            size=size,
+        )
+        for q in QUANTILES
+    ]
+    results.append(scope.metric("latency_mean_ms", figures.latency_mean_ms, size=size))
+    results.append(
+        scope.metric(
+            "error_rate",
+            figures.error_rate,
+            threshold=settings.threshold("error_rate"),
+            size=size,
+            details={"errors": figures.errors},
+        )
+    )
+    results.append(
+        # A drop in traffic is what goes wrong (an outage upstream), hence "lower".
+        scope.metric(
+            "throughput_rps",
+            figures.throughput_rps,
+            direction="lower",
+            size=size,
+            details={"seconds": seconds},
+        )
+    )
+    return results

@@ -39,7 +39,7 @@ ERROR_HEADER = "modeltap_error"
 ORIGIN_HEADER = "modeltap_origin"
 
 
-class CollectorMetrics:
+class ConsumerMetrics:
     """What `monitor collect` exposes on its metrics port."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -93,14 +93,14 @@ class _Batch:
     started: float = 0.0
 
 
-class Collector:
+class Consumer:
     """The consume → store → commit loop; one instance per process, many per group."""
 
     def __init__(
         self,
         config: MonitorConfig,
         store: Store,
-        metrics: CollectorMetrics,
+        metrics: ConsumerMetrics,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:

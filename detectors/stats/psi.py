@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.binning import evidently_categorical, evidently_fill_zeros, evidently_numerical
-from detectors.samples import CategoryCounts, FloatArray, IntArray
+from detectors.stats.binning import evidently_categorical, evidently_fill_zeros, evidently_numerical
+from detectors.stats.samples import CategoryCounts, FloatArray, IntArray
 
 PSI_EPSILON = 1e-4
 

@@ -36,12 +36,12 @@ from modeltap.schema import (
     WriteSummary,
     utc,
 )
-from modeltap.store.base import REQUEST_COLUMNS
-from modeltap.store.detector_store import DetectorStore
+from modeltap.store.detector_mixin import DetectorStore
 from modeltap.store.engine import WRITE, make_engine, translate_errors
 from modeltap.store.migrate import require_current, upgrade
-from modeltap.store.pairing import PairingStore
+from modeltap.store.pairing_mixin import PairingStore
 from modeltap.store.postgres import Partitions, copy_insert_ignore
+from modeltap.store.protocol import REQUEST_COLUMNS
 from modeltap.store.sqlite import sqlite_insert_ignore
 from modeltap.store.tables import (
     detector_results,
@@ -91,6 +91,16 @@ def _prediction_row(record: PredictionRecord) -> tuple[Any, ...]:
         record.prediction,
         record.score,
     )
+
+
+def open_store(url: str, *, pool_size: int = 5) -> SqlStore:
+    """The store as every command and sink opens it.
+
+    The embedded SQLite database upgrades itself (a laptop has nobody to run ``monitor db
+    upgrade``); PostgreSQL, shared by many processes, does not: upgrading it is a deliberate
+    step, and an old schema is an error that says to run it.
+    """
+    return SqlStore.open(url, pool_size=pool_size, migrate=url.startswith("sqlite"))
 
 
 class SqlStore(DetectorStore, PairingStore):

@@ -12,7 +12,7 @@ from typing import Any, cast
 import numpy as np
 from scipy import stats
 
-from detectors.samples import CategoryCounts, FloatArray, align
+from detectors.stats.samples import CategoryCounts, FloatArray, align
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from detectors.psi import bin_counts, quantile_edges
-from detectors.samples import CategoryCounts, FloatArray, NumericalSample
+from detectors.stats.psi import bin_counts, quantile_edges
+from detectors.stats.samples import CategoryCounts, FloatArray, NumericalSample
 
 Kind = Literal["numerical", "categorical"]
 SEED = 20261125

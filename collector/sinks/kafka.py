@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 from kafka.errors import InvalidRecordError, KafkaError, MessageSizeTooLargeError
 
 from collector.kafka import client_settings, ensure_topics, parse_sink_url, to_message
-from collector.sinks import Refused
+from collector.sinks.protocol import Refused
 from modeltap.config import KafkaConfig
 from modeltap.errors import TransportError, TransportUnavailableError
 from modeltap.events import CapturedEvent

@@ -59,7 +59,7 @@ READ_SECONDS = Family(
 )
 
 
-class ResultsCollector(Collector):
+class ResultsExporter(Collector):
     """Yields gauges for the newest results and the detectors' run health on every scrape.
 
     >>> from prometheus_client import CollectorRegistry
@@ -67,7 +67,7 @@ class ResultsCollector(Collector):
     >>> from modeltap.store import SqlStore
     >>> store = SqlStore.open("sqlite:///:memory:", migrate=True)
     >>> registry = CollectorRegistry()
-    >>> registry.register(ResultsCollector(store, ExportPlan(timedelta(hours=2)),
+    >>> registry.register(ResultsExporter(store, ExportPlan(timedelta(hours=2)),
     ...                                    lambda: datetime(2026, 1, 1, tzinfo=UTC)))
     >>> registry.get_sample_value("modeltap_exporter_store_up")
     1.0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.samples import CategoryCounts, FloatArray, IntArray, align
+from detectors.stats.samples import CategoryCounts, FloatArray, IntArray, align
 
 # More distinct reference values than this and Evidently bins numbers instead of counting them.
 EVIDENTLY_DISTINCT_LIMIT = 20

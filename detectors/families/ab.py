@@ -14,11 +14,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from detectors.emit import Scope
-from detectors.operations import is_error
-from detectors.outcome import StatResult
-from detectors.proportions import mann_whitney, two_proportions
+from detectors.families.operations import is_error
 from detectors.rows import Requests, Rows
 from detectors.settings import ModelSettings
+from detectors.stats.outcome import StatResult
+from detectors.stats.proportions import mann_whitney, two_proportions
 from modeltap.schema import DetectorResult, JsonValue
 
 
@@ -31,7 +31,7 @@ def baseline_version(sizes: Mapping[str, int]) -> str:
     return min(sizes, key=lambda version: (-sizes[version], version))
 
 
-def ab_results(
+def results(
     scope: Scope,
     requests: Mapping[str, Requests],
     rows: Mapping[str, Rows],

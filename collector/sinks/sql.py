@@ -1,0 +1,64 @@
+"""The database sinks: SQLite and PostgreSQL, written through the store.
+
+Writes are idempotent on the event id, so a batch sent twice (after a timeout, or
+replayed from the spool) is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from collector.sinks.protocol import Refused
+from modeltap.errors import StorageDataError
+from modeltap.events import CapturedEvent, to_batch
+from modeltap.store import SqlStore, Store, open_store, redact
+
+
+class SqlSink:
+    """Writes straight into SQLite or PostgreSQL through the store.
+
+    The store is synchronous, so writes run on one dedicated thread: a database that hangs
+    ties up that thread only, never the event loop or the thread the spool writes with.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.name = redact(url)
+        self._url = url
+        self._store: SqlStore | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modeltap-sink")
+
+    async def write(self, events: Sequence[CapturedEvent]) -> Sequence[Refused]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._write, list(events))
+
+    def _write(self, events: list[CapturedEvent]) -> list[Refused]:
+        if self._store is None:
+            # Opened lazily: a database that is down at start-up must not stop the sidecar.
+            self._store = open_store(self._url)
+        return isolate(self._store, events)
+
+    async def close(self) -> None:
+        # A write stuck on a dead database must not hold up shutdown; its batch is spooled.
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._store is not None:
+            self._store.close()
+
+
+def isolate(store: Store, events: list[CapturedEvent]) -> list[Refused]:
+    """Write ``events``; when the database refuses the data, find which events it refuses
+    by halving the batch, store the others, and return the refused ones.
+
+    Only a data error (``StorageDataError``) is split: a database that is down or busy
+    fails every half alike, and that failure goes to the caller to spool the whole batch.
+    Writes are idempotent, so halves already stored are not stored twice.
+    """
+    try:
+        store.write(to_batch(events))
+    except StorageDataError as error:
+        if len(events) == 1:
+            return [Refused(events[0], str(error))]
+        middle = len(events) // 2
+        return isolate(store, events[:middle]) + isolate(store, events[middle:])
+    return []
