@@ -6,6 +6,32 @@ and exits with the class's ``exit_code`` (mapped in one place, ``monitor.cli``).
 
 Exit codes: 0 success, 1 a check failed or the work could not finish, 2 bad usage,
 configuration or input, 3 a service (database, broker) is unreachable.
+
+The whole tree, with the classes defined beside the code that raises them::
+
+    ModeltapError (1)
+    ├── ConfigError (2) ............ a key of the configuration, or an environment override
+    │   └── ListenError (2) ........ a listen address that is taken or not this machine's
+    ├── InputError (2) ............. a file, payload or argument
+    │   ├── EventFormatError ....... modeltap.events: a captured event off the wire or spool
+    │   └── LabelError ............. modeltap.labels: a label, naming its item and field
+    ├── StorageError (1)
+    │   ├── StorageUnavailableError (3) ... the database cannot be reached
+    │   ├── StorageDataError (1) .......... the database refuses the data itself
+    │   └── SchemaOutOfDateError (2) ...... run `monitor db upgrade`
+    ├── TransportError (1)
+    │   └── TransportUnavailableError (3) . the broker cannot be reached
+    ├── MissingExtraError (2) ...... an optional package, with its pip install line
+    └── RejectedRowsError (1) ...... monitor.commands.labels: rows skipped by --skip-invalid
+
+Internal ones, which never reach the command line (each is answered or handled where it
+is raised):
+
+    collector.ingest.Refused ........... an HTTP ingest request answered 4xx/5xx, unstored
+    collector.upstream.UpstreamError ... the model server gave no whole answer (502)
+    └── UpstreamTimeout ................ it gave none in time (504)
+    collector.adapters.PayloadError .... a body that yields no rows (the request is kept,
+                                         with the reason in capture_note)
 """
 
 from __future__ import annotations

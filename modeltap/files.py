@@ -1,16 +1,24 @@
-"""Reading a user's table (CSV, Parquet or JSON lines) with errors that say what to fix."""
+"""Reading a user's files (CSV, TSV, Parquet, JSON lines or a JSON array) with errors that
+say what to fix: one table of suffixes for every command that reads them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING, Literal
 
 from modeltap.errors import InputError
 from modeltap.extras import require
 
-SUFFIXES = {
+if TYPE_CHECKING:
+    import pandas as pd
+
+Format = Literal["csv", "tsv", "parquet", "jsonl", "json"]
+
+# The one table of file names modeltap reads (reference files, `monitor check`, label
+# imports, backfill sources). ``.json`` is either a JSON array of records or JSON lines:
+# ``file_format`` looks at the first character to tell which.
+SUFFIXES: dict[str, Format] = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".parquet": "parquet",
@@ -19,6 +27,33 @@ SUFFIXES = {
     ".ndjson": "jsonl",
     ".json": "json",
 }
+
+
+def file_format(path: Path) -> Format:
+    """The format of ``path`` by its suffix; InputError naming the accepted ones if unknown,
+    or if the file is not there.
+
+    >>> file_format(Path("truth.tsv"))
+    Traceback (most recent call last):
+    ...
+    modeltap.errors.InputError: truth.tsv does not exist or is not a file
+    """
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(
+            f"cannot tell the format of {path.name} from its suffix; "
+            "use a .csv, .tsv, .jsonl, .json or .parquet file"
+        )
+    if not path.is_file():
+        raise InputError(f"{path} does not exist or is not a file")
+    if kind == "json" and not _starts_with(path, b"["):
+        return "jsonl"  # one object per line, under a .json name
+    return kind
+
+
+def _starts_with(path: Path, prefix: bytes) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(4096).lstrip().startswith(prefix)
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -30,14 +65,9 @@ def read_table(path: Path) -> pd.DataFrame:
     >>> read_table(file).to_dict("records")
     [{'a': 1, 'b': 'x'}]
     """
-    kind = SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise InputError(
-            f"{path}: cannot tell the format from the suffix {path.suffix or '(none)'!r}; "
-            f"use one of {', '.join(sorted(SUFFIXES))}"
-        )
-    if not path.is_file():
-        raise InputError(f"{path} does not exist or is not a file")
+    import pandas as pd  # noqa: PLC0415 - the sidecar imports this package, not pandas
+
+    kind = file_format(path)
     try:
         if kind == "parquet":
             require("pyarrow", feature="reading Parquet files", extra="parquet")

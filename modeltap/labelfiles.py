@@ -1,4 +1,4 @@
-"""Label files for `monitor labels import`: CSV, JSON lines and Parquet, read in chunks.
+"""Label files for `monitor labels import`, in any format of ``modeltap.files``, read in chunks.
 
 Each record is what POST /v1/labels takes: ``request_id`` (+ ``row_index``) or
 ``instance_id``, the true value (``label`` or the model's label_field), optional ``time``
@@ -17,34 +17,21 @@ from typing import Any
 
 from modeltap.errors import InputError
 from modeltap.extras import require
+from modeltap.files import file_format
 
 CHUNK = 5000
-FORMATS = {
-    ".csv": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
-
-
-def file_format(path: Path) -> str:
-    """csv, jsonl or parquet, from the file name; InputError for anything else."""
-    found = FORMATS.get(path.suffix.lower())
-    if found is None:
-        raise InputError(
-            f"cannot tell the format of {path.name}; use a .csv, .jsonl or .parquet file"
-        )
-    return found
 
 
 def read_chunks(path: Path) -> Iterator[list[tuple[int, Any]]]:
     """Chunks of (record number, record); a record that cannot be read is a string reason."""
     kind = file_format(path)
-    if not path.is_file():
-        raise InputError(f"{path} does not exist or is not a file")
-    reader = {"csv": _csv, "jsonl": _jsonl, "parquet": _parquet}[kind]
+    reader = {
+        "csv": _csv,
+        "tsv": _tsv,
+        "jsonl": _jsonl,
+        "json": _json_array,
+        "parquet": _parquet,
+    }[kind]
     chunk: list[tuple[int, Any]] = []
     for number, record in reader(path):
         chunk.append((number, record))
@@ -55,9 +42,10 @@ def read_chunks(path: Path) -> Iterator[list[tuple[int, Any]]]:
         yield chunk
 
 
-def _csv(path: Path) -> Iterator[tuple[int, Any]]:
+def _csv(path: Path, delimiter: str = ",") -> Iterator[tuple[int, Any]]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        for number, row in enumerate(csv.DictReader(handle), start=2):  # line 1: the header
+        rows = csv.DictReader(handle, delimiter=delimiter)
+        for number, row in enumerate(rows, start=2):  # line 1: the header
             yield (
                 number,
                 {
@@ -66,6 +54,10 @@ def _csv(path: Path) -> Iterator[tuple[int, Any]]:
                     if key is not None and value not in ("", None)
                 },
             )
+
+
+def _tsv(path: Path) -> Iterator[tuple[int, Any]]:
+    return _csv(path, delimiter="\t")
 
 
 def _cell(text: str) -> Any:
@@ -90,6 +82,14 @@ def _jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                 yield number, json.loads(line)
             except json.JSONDecodeError as error:
                 yield number, f"not JSON ({error.msg} at column {error.colno})"
+
+
+def _json_array(path: Path) -> Iterator[tuple[int, Any]]:
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise InputError(f"{path} is not a JSON array of labels: {error}") from None
+    yield from enumerate(records if isinstance(records, list) else [records], start=1)
 
 
 def _parquet(path: Path) -> Iterator[tuple[int, Any]]:

@@ -6,22 +6,12 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
-from modeltap.config import ModelConfig, MonitorConfig
 from modeltap.configload import load_config
-from modeltap.errors import InputError
 from monitor.commands import Settings, pass_settings
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from detectors.rows import TextArray
-
-OUTCOME_COLUMNS = ("prediction", "score", "label")
 
 
 @click.command()
@@ -96,6 +86,7 @@ def check(
     from detectors import fitting  # noqa: PLC0415
     from detectors.emit import Scope  # noqa: PLC0415
     from detectors.evaluate import evaluate  # noqa: PLC0415
+    from detectors.offline import join_labels, model_for_table  # noqa: PLC0415
     from detectors.settings import ModelSettings  # noqa: PLC0415
     from detectors.windows import Window  # noqa: PLC0415
     from modeltap.files import read_table  # noqa: PLC0415
@@ -104,14 +95,14 @@ def check(
     config = load_config(config_file, settings.env) if config_file else settings.config()
     reference_frame = read_table(reference_file)
     current_frame = read_table(current_file)
-    model_config = _model(config, model, reference_frame, task)
+    model_config = model_for_table(config, model, reference_frame, task)
     model_settings = ModelSettings.from_model(config, model_config)
     profile = fitting.fit_rows(
         model_settings, fitting.rows_from_table(model_settings, reference_frame)
     )
     current = fitting.rows_from_table(model_settings, current_frame)
     if labels_file is not None:
-        truth = _labels(
+        truth = join_labels(
             read_table(labels_file),
             current_frame,
             id_column or model_config.payload.instance_id_field,
@@ -147,64 +138,3 @@ def check(
         )
     if summarise(results).failed:
         sys.exit(1)
-
-
-def _model(
-    config: MonitorConfig, name: str | None, reference: pd.DataFrame, task: str | None
-) -> ModelConfig:
-    if name is not None:
-        found = config.model(name)
-        if found is None:
-            known = ", ".join(m.name for m in config.models) or "none"
-            raise InputError(f"model {name!r} is not in the configuration (configured: {known})")
-        return found
-    if len(config.models) == 1:
-        return config.models[0]
-    if config.models:
-        raise InputError(
-            f"the configuration has {len(config.models)} models; choose one with --model"
-        )
-    # No configuration: every column but the outcomes is a feature, typed by its data.
-    features = [
-        {"name": str(column), "type": "numerical" if _numeric(reference[column]) else "categorical"}
-        for column in reference.columns
-        if column not in OUTCOME_COLUMNS
-    ]
-    if not features:
-        raise InputError("the reference file has no feature columns")
-    return ModelConfig.model_validate(
-        {"name": "check", "task": task or "classification", "features": features}
-    )
-
-
-def _numeric(column: pd.Series[Any]) -> bool:
-    import pandas as pd  # noqa: PLC0415
-
-    return bool(pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column))
-
-
-def _labels(
-    labels: pd.DataFrame, current: pd.DataFrame, id_column: str | None, label_column: str
-) -> TextArray:
-    if label_column not in labels:
-        raise InputError(
-            f"the labels file has no {label_column!r} column (its columns: "
-            f"{', '.join(map(str, labels.columns))}); name it with --label-column"
-        )
-    if id_column is not None and id_column in labels and id_column in current:
-        joined = current[[id_column]].merge(
-            labels[[id_column, label_column]].drop_duplicates(id_column, keep="last"),
-            on=id_column,
-            how="left",
-        )
-        values = joined[label_column]
-    elif len(labels) == len(current):
-        values = labels[label_column].reset_index(drop=True)
-    else:
-        raise InputError(
-            f"the labels file has {len(labels)} rows and the current file {len(current)}; "
-            "give an --id-column present in both to join them"
-        )
-    from detectors.rows import coerce_categorical  # noqa: PLC0415
-
-    return coerce_categorical(values)[0]

@@ -29,9 +29,9 @@ from modeltap.schema import (
 )
 from modeltap.store import SqlStore
 from monitor.demo.live import run_live
+from monitor.demo.model import churn_probability
+from monitor.demo.population import MODEL, customers
 
-MODEL = "churn"
-PLANS = np.array(["basic", "pro", "enterprise"])
 _BATCH = 1000
 
 
@@ -72,11 +72,10 @@ def synthetic_traffic(
             )
             if status != 200:
                 continue
-            for row in range(rows):
-                age = float(rng.normal(52 if drifted else 41, 11))
-                plan = str(rng.choice(PLANS, p=[0.3, 0.6, 0.1] if drifted else [0.6, 0.3, 0.1]))
-                tenure = int(rng.integers(1, 72))
-                risk = 1 / (1 + np.exp(-(0.04 * (age - 45) - 0.03 * tenure + 0.5)))
+            ages, tenures, plans = customers(rng, rows, drifted=drifted)
+            for row, (age, tenure, plan) in enumerate(zip(ages, tenures, plans, strict=True)):
+                # The model server's own formula: the history is what it would have answered.
+                risk = churn_probability(age, tenure, plan)
                 predicted = int(risk > 0.5)
                 predictions.append(
                     PredictionRecord(
@@ -86,7 +85,7 @@ def synthetic_traffic(
                         model=MODEL,
                         version=version,
                         ts=ts,
-                        features={"age": round(age, 1), "plan": plan, "tenure_months": tenure},
+                        features={"age": age, "plan": plan, "tenure_months": tenure},
                         prediction=predicted,
                         score=round(float(risk), 4),
                     )

@@ -26,9 +26,8 @@ from rich.console import Console
 from rich.progress import Progress
 
 from modeltap.errors import ModeltapError
+from monitor.demo.population import MODEL, customers
 
-MODEL = "churn"
-PLANS = ("basic", "pro", "enterprise")
 _STOP_WAIT = 60
 
 
@@ -84,11 +83,7 @@ def sidecar_config(directory: Path, sink: str, model_port: int) -> tuple[Path, i
 
 def _payload(rng: np.random.Generator, drifted: bool, oip: bool) -> tuple[str, dict[str, Any]]:
     rows = int(rng.integers(1, 4))
-    ages = rng.normal(52 if drifted else 41, 11, rows).round(1).tolist()
-    tenures = rng.integers(1, 72, rows).tolist()
-    plans = [
-        str(p) for p in rng.choice(PLANS, rows, p=[0.3, 0.6, 0.1] if drifted else [0.6, 0.3, 0.1])
-    ]
+    ages, tenures, plans = customers(rng, rows, drifted=drifted)
     if oip:
         return f"/v2/models/{MODEL}/versions/2/infer", {
             "inputs": [

@@ -117,7 +117,7 @@ def test_unusable_files_are_usage_errors(url: str, tmp_path: Path) -> None:
     (tmp_path / "labels.xlsx").write_bytes(b"PK")
     code, output = run(url, str(tmp_path / "labels.xlsx"))
     assert code == 2
-    assert "use a .csv, .jsonl or .parquet file" in output
+    assert "use a .csv, .tsv, .jsonl, .json or .parquet file" in output
     code, output = run(url, str(tmp_path / "absent.csv"))
     assert (code, "does not exist" in output) == (2, True)
 
@@ -127,6 +127,34 @@ def test_imported_labels_join_their_predictions(url: str, tmp_path: Path) -> Non
     store.write(events(range(2)))
     path = tmp_path / "truth.csv"
     path.write_text("request_id,label\nreq-0,1\nreq-1,0\n")
+    assert run(url, str(path))[0] == 0
+    frame = store.read_predictions("churn", T0, T0.replace(hour=13), with_labels=True)
+    store.close()
+    assert frame["label"].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("truth.tsv", "request_id\tlabel\nreq-0\t1\nreq-1\t0\n"),
+        (
+            "truth.json",
+            '[{"request_id": "req-0", "label": 1}, {"request_id": "req-1", "label": 0}]',
+        ),
+        (
+            "lines.json",
+            '{"request_id": "req-0", "label": 1}\n{"request_id": "req-1", "label": 0}\n',
+        ),
+    ],
+)
+def test_every_format_monitor_check_reads_imports_too(
+    url: str, tmp_path: Path, name: str, text: str
+) -> None:
+    """One table of file formats: labels take TSV and JSON arrays as `check` does."""
+    store = SqlStore.open(url)
+    store.write(events(range(2)))
+    path = tmp_path / name
+    path.write_text(text)
     assert run(url, str(path))[0] == 0
     frame = store.read_predictions("churn", T0, T0.replace(hour=13), with_labels=True)
     store.close()
