@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modeltap.schema import LatestValue
+from modeltap.schema import DRIFT_TESTS, LatestValue
 
 MV = ("model", "version")
 MVF = ("model", "version", "feature")
@@ -126,7 +126,6 @@ _QUALITY = {
     "out_of_range_share": OUT_OF_RANGE,
     "unseen_category_share": UNSEEN,
 }
-DRIFT_TESTS = frozenset({"ks", "psi", "chisquare", "z", "jensenshannon", "wasserstein"})
 CLASSIFICATION = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"})
 REGRESSION = frozenset({"mae", "rmse", "mape"})
 _SERVING = {"error_rate": ERRORS, "throughput_rps": THROUGHPUT, "label_coverage": COVERAGE}

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from modeltap.schema import DRIFT_TESTS
 from modeltap.units import ByteSize, Duration
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -210,9 +211,6 @@ class ModelConfig(_Section):
         return self
 
 
-DRIFT_METHODS = ("ks", "psi", "chisquare", "z", "jensenshannon", "wasserstein")
-
-
 class DriftConfig(_Section):
     # The test that sets each feature's drift flag (every numerical feature also reports KS
     # and PSI, every categorical one chi-square and PSI). PSI by default: a KS p-value on a
@@ -242,10 +240,10 @@ class DriftConfig(_Section):
     @field_validator("method_thresholds")
     @classmethod
     def _known_methods(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(DRIFT_METHODS))
+        unknown = sorted(set(value) - set(DRIFT_TESTS))
         if unknown:
             raise ValueError(
-                f"unknown drift method {', '.join(unknown)}; allowed: {', '.join(DRIFT_METHODS)}"
+                f"unknown drift method {', '.join(unknown)}; allowed: {', '.join(DRIFT_TESTS)}"
             )
         return value
 

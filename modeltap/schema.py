@@ -28,6 +28,11 @@ FAMILIES = ("operations", "quality", "drift", "performance", "ab")
 """The detector families: each runs as its own scheduled job per model (``DetectorRun.detector``),
 and the exporter reports each job's health."""
 
+DRIFT_TESTS = ("ks", "psi", "chisquare", "z", "jensenshannon", "wasserstein")
+"""The built-in drift tests. Each stores a result per feature as evidence; the configured
+method's verdict is the feature's ``feature_drift`` (or ``prediction_drift``) result, which is
+what alerts and gates count."""
+
 
 # The longest ids (request, instance) and names (model, version) the tables hold.
 MAX_ID = 255

@@ -13,13 +13,13 @@ from rich.console import Console
 from rich.table import Table
 
 from modeltap.codec import dumps
-from modeltap.schema import FAMILIES, DetectorResult
+from modeltap.schema import DRIFT_TESTS, FAMILIES, DetectorResult
 
 if TYPE_CHECKING:
     from detectors.runner import JobOutcome
 
 # Raw tests behind each feature's drift flag: stored, and shown with --all, not in the summary.
-RAW_TESTS = frozenset({"ks", "psi", "chisquare", "z", "jensenshannon", "wasserstein"})
+RAW_TESTS = frozenset(DRIFT_TESTS)
 QUALITY = ("missing_ratio", "type_violation_share", "out_of_range_share", "unseen_category_share")
 ORDER = {name: index for index, name in enumerate(FAMILIES)}
 
@@ -37,10 +37,23 @@ class Summary:
         return self.total - self.failed - self.skipped
 
 
+def deciding(result: DetectorResult) -> bool:
+    """Whether a result is a verdict of its own. A feature's raw drift tests are evidence
+    for its ``feature_drift`` result, which applies the configured method: counting them too
+    would fail a gate on a test the configuration did not choose, and a feature thrice.
+    """
+    return result.detector not in RAW_TESTS
+
+
+def failed(result: DetectorResult) -> bool:
+    return result.alert or result.status == "error"
+
+
 def summarise(results: Sequence[DetectorResult]) -> Summary:
-    failed = sum(1 for r in results if r.alert or r.status == "error")
-    skipped = sum(1 for r in results if r.status == "insufficient_data")
-    return Summary(len(results), failed, skipped)
+    """Counts over the deciding results (see :func:`deciding`)."""
+    counted = [r for r in results if deciding(r)]
+    skipped = sum(1 for r in counted if r.status == "insufficient_data")
+    return Summary(len(counted), sum(1 for r in counted if failed(r)), skipped)
 
 
 def number(value: float | None) -> str:
@@ -111,6 +124,7 @@ def as_dict(result: DetectorResult) -> dict[str, Any]:
         "threshold": result.threshold,
         "direction": result.direction,
         "drifted": result.alert,
+        "deciding": deciding(result),
         "reference_size": result.reference_size,
         "current_size": result.current_size,
         "details": dict(result.details),
@@ -132,18 +146,23 @@ def to_json(results: Sequence[DetectorResult]) -> str:
     return json.dumps(json.loads(dumps(document)), indent=2)
 
 
-def to_junit(results: Sequence[DetectorResult], suite: str) -> str:
-    """JUnit XML: a test case per result; alerts fail, insufficient data is skipped."""
+def to_junit(
+    results: Sequence[DetectorResult], suite: str, *, insufficient_fails: bool = False
+) -> str:
+    """JUnit XML: a test case per deciding result; alerts fail, and insufficient data is
+    skipped, or fails when ``insufficient_fails`` (a gate that could not decide)."""
     counts = summarise(results)
     root = ET.Element(
         "testsuite",
         name=suite,
         tests=str(counts.total),
-        failures=str(counts.failed),
-        skipped=str(counts.skipped),
+        failures=str(counts.failed + (counts.skipped if insufficient_fails else 0)),
+        skipped="0" if insufficient_fails else str(counts.skipped),
         errors="0",
     )
     for r in results:
+        if not deciding(r):
+            continue
         name = " ".join(part for part in (r.feature or "-", r.segment) if part)
         case = ET.SubElement(root, "testcase", classname=f"{suite}.{r.detector}", name=name)
         described = (
@@ -151,9 +170,8 @@ def to_junit(results: Sequence[DetectorResult], suite: str) -> str:
             f"drift when {r.direction or '-'}"
         )
         if r.status == "insufficient_data":
-            ET.SubElement(
-                case, "skipped", message=str(r.details.get("reason", "insufficient data"))
-            )
+            reason = str(r.details.get("reason", "insufficient data"))
+            ET.SubElement(case, "failure" if insufficient_fails else "skipped", message=reason)
         elif r.alert or r.status == "error":
             failure = ET.SubElement(case, "failure", message=described, type=r.detector)
             failure.text = dumps(as_dict(r))
@@ -196,7 +214,7 @@ def print_outcomes(
             ),
             key=lambda r: (
                 r.version,
-                ORDER.get(_family(r.detector), 9),
+                ORDER.get(family(r.detector), 9),
                 r.detector,
                 r.feature,
                 r.segment,
@@ -231,7 +249,7 @@ def _summary(result: DetectorResult) -> bool:
     return True
 
 
-def _family(detector: str) -> str:
+def family(detector: str) -> str:
     if detector.startswith("ab_"):
         return "ab"
     if detector.startswith(("latency", "error_rate", "throughput")):

@@ -6,12 +6,18 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from modeltap.configload import load_config
+from modeltap.errors import InputError
 from monitor.commands import Settings, pass_settings
+
+if TYPE_CHECKING:
+    from detectors.settings import ModelSettings
+    from modeltap.schema import DetectorResult
 
 
 @click.command()
@@ -56,6 +62,20 @@ from monitor.commands import Settings, pass_settings
     type=click.Choice(["classification", "regression"]),
     help="Without a configured model: what the model predicts [classification].",
 )
+@click.option(
+    "--allow-insufficient",
+    is_flag=True,
+    help="Pass checks that had too little data to decide instead of failing the gate.",
+)
+@click.option(
+    "--failures-only", is_flag=True, help="Text output: only what failed or could not decide."
+)
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Text output: also every raw drift test behind each feature's verdict.",
+)
 @pass_settings
 def check(
     settings: Settings,
@@ -69,72 +89,146 @@ def check(
     id_column: str | None,
     label_column: str | None,
     task: str | None,
+    allow_insufficient: bool,
+    failures_only: bool,
+    show_all: bool,
 ) -> None:
     """Compare two files with the detectors; exit 0 if every check passes, 1 if any fails.
 
-    Reads CSV, Parquet or JSON lines: a column per feature, plus optional prediction and
-    score columns (and labels in --labels). Runs data quality, drift per feature, dataset
-    and prediction drift, and with labels the performance metrics, with the thresholds of
-    the configuration. No store, no daemon. Exit 2 on bad usage or unreadable input.
+    Reads CSV, TSV, Parquet, JSON or JSON lines: a column per feature, plus optional
+    prediction and score columns (and labels in --labels). Runs data quality, drift per
+    feature, dataset and prediction drift, and with labels the performance metrics, with the
+    thresholds of the configuration. No store, no daemon.
+
+    \b
+    The gate counts each feature's drift verdict (the configured method, PSI by default),
+    not the raw tests behind it; a check with too little data to decide fails the gate
+    unless --allow-insufficient. Exit 2 on bad usage or unreadable input.
 
     \b
     Example:
       monitor check --reference train.csv --current holdout.csv --labels truth.csv \\
                     --config modeltap.yaml --format junit > drift.xml
     """
+    if failures_only and show_all:
+        raise click.UsageError("--failures-only and --all show different rows; choose one")
     # The statistics pull in scipy and pandas: imported here, not for every `monitor --help`.
     from detectors import fitting  # noqa: PLC0415
     from detectors.emit import Scope  # noqa: PLC0415
     from detectors.evaluate import evaluate  # noqa: PLC0415
-    from detectors.offline import join_labels, model_for_table  # noqa: PLC0415
+    from detectors.offline import (  # noqa: PLC0415
+        join_labels,
+        looks_continuous,
+        model_for_table,
+        require_features,
+    )
     from detectors.settings import ModelSettings  # noqa: PLC0415
     from detectors.windows import Window  # noqa: PLC0415
     from modeltap.files import read_table  # noqa: PLC0415
-    from monitor.render import summarise, table, to_json, to_junit  # noqa: PLC0415
+    from monitor.render import deciding, failed, summarise, table, to_json, to_junit  # noqa: PLC0415
 
     config = load_config(config_file, settings.env) if config_file else settings.config()
     reference_frame = read_table(reference_file)
     current_frame = read_table(current_file)
     model_config = model_for_table(config, model, reference_frame, task)
+    require_features(model_config, reference_frame, f"reference file {reference_file}")
+    require_features(model_config, current_frame, f"current file {current_file}")
     model_settings = ModelSettings.from_model(config, model_config)
     profile = fitting.fit_rows(
         model_settings, fitting.rows_from_table(model_settings, reference_frame)
     )
     current = fitting.rows_from_table(model_settings, current_frame)
     if labels_file is not None:
+        labels_frame = read_table(labels_file)
+        label_field = label_column or model_config.payload.label_field
+        if (
+            model_config.task == "classification"
+            and task != "classification"
+            and label_field in labels_frame
+            and looks_continuous(labels_frame[label_field])
+        ):
+            fix = (
+                "pass --task regression (or --task classification to treat each value as a class)"
+                if not config.models
+                else f"set task: regression for model {model_config.name!r} in the configuration"
+            )
+            raise InputError(
+                f"the labels in {labels_file} are continuous numbers "
+                f"({labels_frame[label_field].nunique()} distinct values) but the model is "
+                f"checked as a classifier; {fix}"
+            )
         truth = join_labels(
-            read_table(labels_file),
+            labels_frame,
             current_frame,
             id_column or model_config.payload.instance_id_field,
-            label_column or model_config.payload.label_field,
+            label_field,
+            required=id_column is not None,
         )
         current = replace(current, label=truth)
+    # A file's rows carry no times, so when the window is does not matter; any instant does.
     now = datetime.now(UTC)
     detectors = ["quality", "drift"] + (["performance"] if labels_file is not None else [])
-    results = evaluate(
-        model_settings,
-        Scope(model_settings.model, "", Window(now, now), now),
-        detectors=detectors,
-        rows={"": current},
-        profiles={"": profile},
-    )
+    results = [
+        result
+        for result in evaluate(
+            model_settings,
+            Scope(model_settings.model, "", Window(now, now), now),
+            detectors=detectors,
+            rows={"": current},
+            profiles={"": profile},
+        )
+        # How late labels came needs label times, which files do not have.
+        if result.detector != "label_delay_s"
+    ]
+    counts = summarise(results)
+    undecided = counts.skipped and not allow_insufficient
     if output == "json":
         click.echo(to_json(results))
     elif output == "junit":
-        click.echo(to_junit(results, f"modeltap.check.{model_settings.model}"), nl=False)
+        suite = f"modeltap.check.{model_settings.model}"
+        click.echo(to_junit(results, suite, insufficient_fails=bool(undecided)), nl=False)
     else:
+        shown = [
+            r
+            for r in results
+            if show_all or (deciding(r) and (not failures_only or failed(r) or r.status != "ok"))
+        ]
         console = Console(width=None if sys.stdout.isatty() else 160)
         console.print(
             table(
-                results,
-                f"{model_settings.model}: {current_file} against {reference_file}",
+                shown,
+                f"{model_settings.model}: {current_file} against {reference_file}"
+                + (" (failures only)" if failures_only else ""),
                 versions=False,
             )
         )
-        counts = summarise(results)
         console.print(
             f"{counts.total} checks: {counts.passed} passed, {counts.failed} failed, "
             f"{counts.skipped} with too little data"
         )
-    if summarise(results).failed:
+    if undecided:
+        click.echo(
+            f"check: {_undecided(results, len(current), model_settings)}; the gate fails "
+            "(check more rows, lower the setting, or pass --allow-insufficient)",
+            err=True,
+        )
+    if counts.failed or undecided:
         sys.exit(1)
+
+
+def _undecided(results: list[DetectorResult], rows: int, model: ModelSettings) -> str:
+    """Which checks could not decide and which setting asked for more rows, in one clause."""
+    from monitor.render import deciding, family  # noqa: PLC0415
+
+    skipped = [r for r in results if r.status == "insufficient_data" and deciding(r)]
+    families = {family(r.detector) for r in skipped}
+    needs = [
+        f"{len(skipped)} check(s) had too little data to decide: the current file has {rows} rows"
+    ]
+    if "drift" in families:
+        needs.append(
+            f"drift needs detectors.drift.min_current_size = {model.drift.min_current_size}"
+        )
+    if "performance" in families:
+        needs.append(f"performance needs detectors.min_rows = {model.min_rows} labelled rows")
+    return ", ".join(needs)

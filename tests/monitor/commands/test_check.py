@@ -130,8 +130,12 @@ def test_drift_and_worse_accuracy_fail_with_exit_1_and_json_lists_every_result(
         True,
     )
     assert rows[("label_coverage", "", "")]["score"] == 1.0
-    assert document["summary"]["failed"] == sum(r["drifted"] for r in document["results"])
-    assert document["summary"]["total"] == len(document["results"])
+    # The gate counts verdicts: the raw tests behind feature_drift are listed, not counted.
+    evidence = {r["detector"] for r in document["results"] if not r["deciding"]}
+    assert evidence == {"ks", "psi", "chisquare"}
+    verdicts = [r for r in document["results"] if r["deciding"]]
+    assert document["summary"]["failed"] == sum(r["drifted"] for r in verdicts) == 4
+    assert document["summary"]["total"] == len(verdicts)
 
 
 def test_junit_output_for_ci(files: dict[str, Path]) -> None:
@@ -218,3 +222,118 @@ def test_labels_that_cannot_be_matched_are_a_usage_error(
     )
     assert result.exit_code == 2
     assert "give an --id-column" in result.output
+
+
+def test_a_misspelled_id_column_is_refused_not_joined_by_row_order(
+    files: dict[str, Path],
+) -> None:
+    result = run(
+        "--reference",
+        files["ref.csv"],
+        "--current",
+        files["same.parquet"],
+        "--labels",
+        files["same-labels"],
+        "--config",
+        files["c.yaml"],
+        "--id-column",
+        "customer",
+    )
+    assert result.exit_code == 2
+    assert "--id-column 'customer' is not a column of the labels or the current file" in (
+        result.output
+    )
+
+
+def numbers(size: int, seed: int, shift: float = 0.0, features: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({f"x{i}": rng.normal(shift, 1.0, size) for i in range(features)})
+
+
+def test_the_gate_counts_each_features_verdict_not_the_raw_tests(tmp_path: Path) -> None:
+    # 50,000 rows moved by 0.05 SD: the KS p-value is tiny, PSI (the configured method) is not.
+    numbers(50_000, 1).to_csv(tmp_path / "ref.csv", index=False)
+    numbers(50_000, 2, shift=0.05).to_csv(tmp_path / "cur.csv", index=False)
+    result = run(
+        "--reference", tmp_path / "ref.csv", "--current", tmp_path / "cur.csv", "--format", "json"
+    )
+    document = json.loads(result.output)
+    by = {(r["detector"], r["feature"]): r for r in document["results"]}
+    assert by[("ks", "x0")]["drifted"] is True
+    assert (by[("psi", "x0")]["drifted"], by[("feature_drift", "x0")]["drifted"]) == (False, False)
+    assert (result.exit_code, document["summary"]["failed"]) == (0, 0)
+
+
+def test_three_drifted_features_fail_three_verdicts_and_the_dataset(tmp_path: Path) -> None:
+    numbers(3000, 1, features=3).to_csv(tmp_path / "ref.csv", index=False)
+    numbers(3000, 2, shift=1.0, features=3).to_csv(tmp_path / "cur.csv", index=False)
+    result = run("--reference", tmp_path / "ref.csv", "--current", tmp_path / "cur.csv")
+    assert result.exit_code == 1
+    assert "4 failed" in result.output  # x0, x1, x2 and dataset_drift; not 3 tests for each
+
+
+def test_a_current_file_without_the_features_is_refused(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    partial = tmp_path / "partial.csv"
+    table(1500, 2).drop(columns=["truth", "plan"]).to_csv(partial, index=False)
+    result = run("--reference", files["ref.csv"], "--current", partial, "--config", files["c.yaml"])
+    assert result.exit_code == 2
+    assert "has no column for 1 of the 2 features of model 'churn' (plan)" in result.output
+
+
+def test_too_little_data_fails_the_gate_and_names_the_setting(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    small = tmp_path / "small.csv"
+    table(89, 2).drop(columns="truth").to_csv(small, index=False)
+    args = ["--reference", files["ref.csv"], "--current", small, "--config", files["c.yaml"]]
+    result = run(*args)
+    assert result.exit_code == 1
+    assert "0 failed" in result.output
+    assert "the current file has 89 rows, drift needs detectors.drift.min_current_size = 100" in (
+        result.output
+    )
+    junit = ET.fromstring(run(*args, "--format", "junit").stdout)
+    assert int(junit.get("failures") or 0) > 0
+    assert junit.get("skipped") == "0"
+    allowed = run(*args, "--allow-insufficient")
+    assert allowed.exit_code == 0, allowed.output
+    assert "with too little data" in allowed.output
+    assert "the gate fails" not in allowed.output
+
+
+def test_continuous_labels_need_the_regression_task(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    for name, seed in (("ref", 1), ("cur", 2)):
+        frame = numbers(500, seed)
+        frame["prediction"] = frame["x0"] * 2 + rng.normal(0, 0.1, 500)
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    labels = tmp_path / "truth.csv"
+    pd.DataFrame({"label": rng.normal(0, 2, 500)}).to_csv(labels, index=False)
+    files = ["--reference", tmp_path / "ref.csv", "--current", tmp_path / "cur.csv"]
+    refused = run(*files, "--labels", labels)
+    assert refused.exit_code == 2
+    assert "pass --task regression" in refused.output
+    regression = run(*files, "--labels", labels, "--task", "regression", "--format", "json")
+    detectors = {r["detector"] for r in json.loads(regression.output)["results"]}
+    assert {"mae", "rmse"} <= detectors
+    assert "accuracy" not in detectors
+
+
+def test_failures_only_shows_what_failed(files: dict[str, Path]) -> None:
+    args = [
+        "--reference",
+        files["ref.csv"],
+        "--current",
+        files["moved.jsonl"],
+        "--config",
+        files["c.yaml"],
+    ]
+    every = run(*args, "--all").output
+    failures = run(*args, "--failures-only").output
+    assert "ALERT" in failures
+    assert "│ ok" not in failures
+    assert "│ ks " in every
+    assert "│ ok" in every
+    assert run(*args, "--all", "--failures-only").exit_code == 2
