@@ -6,6 +6,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from detectors.offline import require_features
 from detectors.profile import Profile, fit_profile
 from detectors.rows import Rows, coerce_categorical, rows_from_frame, typed_features
 from detectors.settings import ModelSettings
@@ -15,15 +16,33 @@ from modeltap.store import FEATURE_PREFIX, Store
 
 
 def fit_rows(settings: ModelSettings, rows: Rows) -> Profile:
-    """The profile of ``rows`` with the model's settings; refuses an empty reference."""
+    """The profile of ``rows`` with the model's settings.
+
+    Refuses a reference the drift tests could not use: fewer rows than
+    ``min_reference_size``, or a feature without one usable value (every test of it would
+    say "insufficient data" in every window, forever).
+    """
+    least = settings.drift.min_reference_size
     if len(rows) == 0:
         raise InputError(f"the reference for model {settings.model!r} has no rows")
-    return fit_profile(
+    if len(rows) < least:
+        raise InputError(
+            f"the reference for model {settings.model!r} has {len(rows)} rows and drift needs "
+            f"detectors.drift.min_reference_size = {least}; fit it on more rows"
+        )
+    profile = fit_profile(
         rows,
         prediction_kind=settings.prediction_kind,
         segment_by=settings.segment_by,
         settings=settings.profile,
     )
+    empty = [name for name, column in profile.columns.items() if column.size == 0]
+    if empty:
+        raise InputError(
+            f"feature(s) {', '.join(empty)} of model {settings.model!r} have no usable value in "
+            f"the reference's {len(rows)} rows (all missing, or not of the configured type)"
+        )
+    return profile
 
 
 def rows_from_table(
@@ -32,16 +51,13 @@ def rows_from_table(
     *,
     prediction: str | None = "prediction",
     score: str | None = "score",
+    what: str = "file",
 ) -> Rows:
-    """Rows from a user's table (CSV, Parquet, JSON lines): one column per feature."""
+    """Rows from a user's table (CSV, Parquet, JSON lines): a column for every feature,
+    which ``what`` (the file, for the error) must have."""
     if not settings.kinds:
         raise InputError(f"model {settings.model!r} has no features configured")
-    missing = [name for name in settings.kinds if name not in frame.columns]
-    if len(missing) == len(settings.kinds):
-        raise InputError(
-            f"none of model {settings.model!r}'s features ({', '.join(settings.kinds)}) is a "
-            f"column of the file; its columns are: {', '.join(map(str, frame.columns))}"
-        )
+    require_features(settings.model, list(settings.kinds), frame, what)
     features, violations = typed_features(frame, settings.kinds)
     typed = pd.DataFrame({FEATURE_PREFIX + name: features[name] for name in settings.kinds})
     if prediction is not None and prediction in frame:

@@ -3,6 +3,7 @@ joined to its rows (``monitor check`` now, ``monitor backfill`` too)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -54,18 +55,18 @@ def _numeric(column: pd.Series[Any]) -> bool:
     return bool(pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column))
 
 
-def require_features(model: ModelConfig, frame: pd.DataFrame, what: str) -> None:
+def require_features(model: str, features: Sequence[str], frame: pd.DataFrame, what: str) -> None:
     """Refuse a table that lacks any of the model's features: scoring it would judge
     columns that are not there as "too little data" and pass a gate that checked nothing.
     """
-    absent = [feature.name for feature in model.features if feature.name not in frame.columns]
+    absent = [name for name in features if name not in frame.columns]
     if absent:
         shown = ", ".join(absent[:10]) + (
             f" and {len(absent) - 10} more" if len(absent) > 10 else ""
         )
         raise InputError(
-            f"the {what} has no column for {len(absent)} of the {len(model.features)} features "
-            f"of model {model.name!r} ({shown}); its columns: {_columns(frame)}"
+            f"the {what} has no column for {len(absent)} of the {len(features)} features "
+            f"of model {model!r} ({shown}); its columns: {_columns(frame)}"
         )
 
 

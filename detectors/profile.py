@@ -6,6 +6,7 @@ never re-read raw reference data.
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from detectors.stats.reference import (
     fit_numerical,
 )
 from detectors.stats.samples import FloatArray
+from modeltap.errors import InputError
 
 FORMAT = 1
 
@@ -71,8 +73,21 @@ class Profile:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Profile:
+        """The profile ``to_json`` stored; an unreadable one is an error that says what to do."""
+        try:
+            return cls._from_json(data)
+        except InputError:
+            raise
+        except (KeyError, TypeError, ValueError, binascii.Error) as error:
+            raise InputError(
+                f"the stored reference profile cannot be read ({type(error).__name__}: {error}); "
+                "fit it again with `monitor reference set`"
+            ) from error
+
+    @classmethod
+    def _from_json(cls, data: Mapping[str, Any]) -> Profile:
         if data.get("format") != FORMAT:
-            raise ValueError(
+            raise InputError(
                 f"reference profile format {data.get('format')!r} is not {FORMAT}; "
                 "fit it again with `monitor reference set`"
             )
@@ -84,7 +99,7 @@ class Profile:
             prediction=column_from_json(prediction) if prediction else None,
             score=NumericalReference.from_json(score) if score else None,
             segment_by=data.get("segment_by"),
-            segments={value: cls.from_json(item) for value, item in data["segments"].items()},
+            segments={value: cls._from_json(item) for value, item in data["segments"].items()},
             settings=ProfileSettings(**data["settings"]),
         )
 

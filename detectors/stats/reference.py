@@ -72,10 +72,10 @@ class NumericalReference:
             rows=int(data["rows"]),
             missing=int(data["missing"]),
             violations=int(data["violations"]),
-            minimum=float(data["min"]),
-            maximum=float(data["max"]),
-            mean=float(data["mean"]),
-            std=float(data["std"]),
+            minimum=_number(data["min"]),
+            maximum=_number(data["max"]),
+            mean=_number(data["mean"]),
+            std=_number(data["std"]),
             edges=np.asarray(data["psi_edges"], dtype=np.float64),
             shares=np.asarray(data["psi_shares"], dtype=np.float64),
             sample=sample,
@@ -178,6 +178,11 @@ def fit_categorical(
     other = sum(count for _, count in ordered[max_categories:])
     missing = rows - sum(counts.values()) - violations
     return CategoricalReference(rows, missing, violations, CategoryCounts.from_mapping(kept), other)
+
+
+def _number(value: Any) -> float:
+    """A stored statistic; a column without usable values stored NaN, which JSON holds as null."""
+    return float("nan") if value is None else float(value)
 
 
 def column_from_json(data: Mapping[str, Any]) -> ColumnReference:

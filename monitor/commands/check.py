@@ -120,7 +120,6 @@ def check(
         join_labels,
         looks_continuous,
         model_for_table,
-        require_features,
     )
     from detectors.settings import ModelSettings  # noqa: PLC0415
     from detectors.windows import Window  # noqa: PLC0415
@@ -131,13 +130,16 @@ def check(
     reference_frame = read_table(reference_file)
     current_frame = read_table(current_file)
     model_config = model_for_table(config, model, reference_frame, task)
-    require_features(model_config, reference_frame, f"reference file {reference_file}")
-    require_features(model_config, current_frame, f"current file {current_file}")
     model_settings = ModelSettings.from_model(config, model_config)
     profile = fitting.fit_rows(
-        model_settings, fitting.rows_from_table(model_settings, reference_frame)
+        model_settings,
+        fitting.rows_from_table(
+            model_settings, reference_frame, what=f"reference file {reference_file}"
+        ),
     )
-    current = fitting.rows_from_table(model_settings, current_frame)
+    current = fitting.rows_from_table(
+        model_settings, current_frame, what=f"current file {current_file}"
+    )
     if labels_file is not None:
         labels_frame = read_table(labels_file)
         label_field = label_column or model_config.payload.label_field

@@ -64,7 +64,11 @@ def set_reference(
         raise InputError("give either --file, or --start and --end")
     if file is not None:
         rows = fitting.rows_from_table(
-            model_settings, read_table(file), prediction=prediction_column, score=score_column
+            model_settings,
+            read_table(file),
+            prediction=prediction_column,
+            score=score_column,
+            what=f"file {file}",
         )
         source = f"file {file}"
     else:
@@ -118,8 +122,9 @@ def show_reference(settings: Settings, *, model: str, version: str) -> None:
     profile = Profile.from_json(stored.profile)
     view = Table(
         title=(
-            f"{model} reference v{stored.profile_version} ({stored.source}, "
-            f"{stored.created_at:%Y-%m-%d %H:%M} UTC): {profile.rows} rows"
+            f"{model} ({'version ' + version if version else 'every version'}): reference "
+            f"profile {stored.profile_version} from {stored.source}, fitted "
+            f"{stored.created_at:%Y-%m-%d %H:%M} UTC: {profile.rows} rows"
         ),
         title_justify="left",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,14 @@ import pytest
 
 from detectors.profile import Profile, ProfileSettings, fit_profile
 from detectors.rows import Rows, coerce_categorical, coerce_numerical, typed_features
-from detectors.stats.reference import CategoricalReference, NumericalReference
+from detectors.stats.reference import (
+    CategoricalReference,
+    NumericalReference,
+    column_from_json,
+    fit_numerical,
+)
+from modeltap.codec import dumps
+from modeltap.errors import InputError
 
 
 def test_numerical_coercion_counts_values_that_are_not_numbers() -> None:
@@ -109,8 +117,24 @@ def test_a_small_reference_keeps_every_value_and_is_deterministic() -> None:
 
 
 def test_a_profile_of_another_format_is_refused() -> None:
-    with pytest.raises(ValueError, match="fit it again"):
+    with pytest.raises(InputError, match="fit it again"):
         Profile.from_json({"format": 99})
+
+
+def test_a_damaged_stored_profile_says_to_fit_it_again() -> None:
+    stored = fit_profile(sample_rows(300)).to_json()
+    del stored["columns"]
+    with pytest.raises(InputError, match=r"cannot be read \(KeyError: 'columns'\); fit it again"):
+        Profile.from_json(stored)
+
+
+def test_a_segment_without_values_of_a_feature_reads_back() -> None:
+    # A feature with no usable value stores NaN statistics, which JSON holds as null.
+    column = fit_numerical(np.array([np.nan, np.nan]), violations=0, bins=2, sample_size=10)
+    back = column_from_json(json.loads(dumps(column.to_json())))
+    assert back.size == 0
+    assert isinstance(back, NumericalReference)
+    assert math.isnan(back.mean)
 
 
 def test_categories_beyond_the_cap_are_summed_as_other() -> None:

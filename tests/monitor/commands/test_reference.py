@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from detectors.profile import Profile
 from detectors.stats.reference import CategoricalReference, NumericalReference
-from modeltap.store import SqlStore
+from modeltap.store import SqlStore, open_store
 from monitor.cli import cli
 from tests.detectors.traffic import MODEL, Traffic, write
 
@@ -133,3 +133,57 @@ def test_usage_errors_exit_2(setup: tuple[Path, str], args: list[str], message: 
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def reference_rows(
+    size: int, *, columns: tuple[str, ...] = ("age", "tenure", "plan")
+) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    every = {
+        "age": rng.normal(40, 10, size),
+        "tenure": rng.integers(1, 72, size),
+        "plan": rng.choice(["basic", "pro"], size),
+    }
+    return pd.DataFrame({name: every[name] for name in columns})
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (
+            reference_rows(150, columns=("age", "plan")),
+            "has no column for 1 of the 3 features of model 'churn' (tenure)",
+        ),
+        (
+            reference_rows(150).assign(tenure=np.nan),
+            "feature(s) tenure of model 'churn' have no usable value in the reference's 150 rows",
+        ),
+        (
+            reference_rows(9),
+            "has 9 rows and drift needs detectors.drift.min_reference_size = 30",
+        ),
+    ],
+    ids=["a feature's column absent", "a feature all missing", "fewer rows than the minimum"],
+)
+def test_a_reference_the_tests_cannot_use_is_refused_and_nothing_stored(
+    setup: tuple[Path, str], tmp_path: Path, frame: pd.DataFrame, message: str
+) -> None:
+    config, url = setup
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    result = run(config, "set", "--model", "churn", "--file", str(tmp_path / "bad.csv"))
+    assert result.exit_code == 2
+    assert message in result.output
+    store = open_store(url)
+    assert store.get_reference(MODEL, "") is None
+    store.close()
+
+
+def test_show_names_the_model_version_and_the_profile_number(
+    setup: tuple[Path, str], tmp_path: Path
+) -> None:
+    config, _ = setup
+    reference_rows(300).to_csv(tmp_path / "v2.csv", index=False)
+    run(config, "set", "--model", "churn", "--file", str(tmp_path / "v2.csv"), "--version", "v2")
+    shown = run(config, "show", "--model", "churn", "--version", "v2")
+    assert shown.exit_code == 0, shown.output
+    assert "churn (version v2): reference profile 1 from file" in " ".join(shown.output.split())
