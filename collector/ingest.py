@@ -55,6 +55,11 @@ class IngestMetrics:
         self.labels_written = Counter(
             "modeltap_serve_labels_written", "Labels stored for the first time.", registry=registry
         )
+        self.labels_unmatched = Counter(
+            "modeltap_serve_labels_unmatched",
+            "Labels stored with no prediction of theirs stored yet (a later one still joins).",
+            registry=registry,
+        )
         self.labels_updated = Counter(
             "modeltap_serve_labels_updated",
             "Labels that replaced an earlier value.",
@@ -132,8 +137,13 @@ class LabelsHandler:
             return refused.response()
         self._metrics.labels_written.inc(summary.labels_written)
         self._metrics.labels_updated.inc(summary.labels_updated)
+        self._metrics.labels_unmatched.inc(summary.labels_unmatched)
         return web.json_response(
-            {"written": summary.labels_written, "updated": summary.labels_updated}
+            {
+                "written": summary.labels_written,
+                "updated": summary.labels_updated,
+                "unmatched": summary.labels_unmatched,
+            }
         )
 
     async def _parse(self, request: web.Request) -> list[LabelRecord]:

@@ -33,11 +33,17 @@ def read_chunks(path: Path) -> Iterator[list[tuple[int, Any]]]:
         "parquet": _parquet,
     }[kind]
     chunk: list[tuple[int, Any]] = []
-    for number, record in reader(path):
-        chunk.append((number, record))
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
+    try:
+        for number, record in reader(path):
+            chunk.append((number, record))
+            if len(chunk) >= CHUNK:
+                yield chunk
+                chunk = []
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error) as error:
+        # Parquet's reader raises ArrowInvalid (a ValueError) for a file that is not Parquet,
+        # such as a CSV under a .parquet name; the name alone decided the format.
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path} is not readable as {kind}: {first}") from None
     if chunk:
         yield chunk
 

@@ -287,6 +287,8 @@ class WriteSummary:
     predictions_duplicate: int = 0
     labels_written: int = 0
     labels_updated: int = 0
+    # Labels whose key matches no stored prediction when written (a later one still joins).
+    labels_unmatched: int = 0
 
     def __add__(self, other: WriteSummary) -> WriteSummary:
         return WriteSummary(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))

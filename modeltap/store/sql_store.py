@@ -40,7 +40,6 @@ from modeltap.store.detector_mixin import DetectorStore
 from modeltap.store.engine import WRITE, make_engine, translate_errors
 from modeltap.store.migrate import require_current, upgrade
 from modeltap.store.pairing_mixin import PairingStore
-from modeltap.store.postgres import Partitions, copy_insert_ignore
 from modeltap.store.protocol import REQUEST_COLUMNS
 from modeltap.store.sqlite import sqlite_insert_ignore
 from modeltap.store.tables import (
@@ -55,6 +54,8 @@ from modeltap.store.tables import (
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from modeltap.store.postgres import Partitions
 
 _IN_CHUNK = 500  # keys per IN (...) list; SQLite caps bound parameters per statement
 _RESULT_KEY = ("model", "version", "detector", "feature", "segment", "window_start", "window_end")
@@ -114,7 +115,12 @@ class SqlStore(DetectorStore, PairingStore):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"
-        self._partitions = Partitions(engine) if self._postgres else None
+        self._partitions: Partitions | None = None
+        if self._postgres:
+            # Imported here: PostgreSQL's driver has no business in a SQLite sidecar's memory.
+            from modeltap.store.postgres import Partitions  # noqa: PLC0415
+
+            self._partitions = Partitions(engine)
 
     @classmethod
     def open(cls, url: str, *, pool_size: int = 5, migrate: bool = False) -> SqlStore:
@@ -177,7 +183,7 @@ class SqlStore(DetectorStore, PairingStore):
                     added_predictions = self._insert_ignore(
                         connection, predictions, prediction_rows
                     )
-                    written, updated = self._upsert_labels(connection, label_records)
+                    written, updated, unmatched = self._upsert_labels(connection, label_records)
         return WriteSummary(
             requests_written=added_requests,
             requests_duplicate=len(request_rows) - added_requests,
@@ -185,6 +191,7 @@ class SqlStore(DetectorStore, PairingStore):
             predictions_duplicate=len(prediction_rows) - added_predictions,
             labels_written=written,
             labels_updated=updated,
+            labels_unmatched=unmatched,
         )
 
     def _insert_ignore(
@@ -194,19 +201,33 @@ class SqlStore(DetectorStore, PairingStore):
             return 0
         json_columns = [column.name for column in table.columns if column.name in _JSON_COLUMNS]
         if self._postgres:
+            from modeltap.store.postgres import copy_insert_ignore  # noqa: PLC0415 - see __init__
+
             return copy_insert_ignore(connection, table, rows, json_columns, dumps)
         return sqlite_insert_ignore(connection, table, rows, json_columns)
 
-    def _upsert_labels(self, connection: Connection, records: list[LabelRecord]) -> tuple[int, int]:
+    def _upsert_labels(
+        self, connection: Connection, records: list[LabelRecord]
+    ) -> tuple[int, int, int]:
+        """Upsert ``records``: how many were new, how many replaced a stored label, and how
+        many match no stored prediction (yet: a prediction logged later still joins)."""
         if not records:
-            return 0, 0
+            return 0, 0, 0
         keys = [record.label_key for record in records]
         existing: set[str] = set()
+        predicted: set[str] = set()
         for start in range(0, len(keys), _IN_CHUNK):
             chunk = keys[start : start + _IN_CHUNK]
             existing.update(
                 connection.execute(
                     select(labels.c.label_key).where(labels.c.label_key.in_(chunk))
+                ).scalars()
+            )
+            predicted.update(
+                connection.execute(
+                    select(predictions.c.label_key)
+                    .where(predictions.c.label_key.in_(chunk))
+                    .distinct()
                 ).scalars()
             )
         rows = [
@@ -229,7 +250,8 @@ class SqlStore(DetectorStore, PairingStore):
         )
         connection.execute(statement, rows)
         updated = sum(1 for key in keys if key in existing)
-        return len(keys) - updated, updated
+        unmatched = sum(1 for key in keys if key not in predicted)
+        return len(keys) - updated, updated, unmatched
 
     def _insert(self, table: Table) -> Any:
         return (pg_insert if self._postgres else sqlite_insert)(table)
@@ -473,6 +495,25 @@ class SqlStore(DetectorStore, PairingStore):
                 ranked.c.segment,
             )
         )
+        with translate_errors(self._engine), self._engine.connect() as connection:
+            rows = connection.execute(statement).mappings().all()
+        return [DetectorResult(**row) for row in rows]
+
+    def results_between(
+        self, model: str, start: datetime, end: datetime, *, version: str | None = None
+    ) -> list[DetectorResult]:
+        table = detector_results
+        statement = select(table).where(
+            table.c.model == model,
+            table.c.window_start >= utc(start),
+            table.c.window_end <= utc(end),
+        )
+        if version is not None:
+            statement = statement.where(table.c.version == version)
+        statement = statement.order_by(
+            table.c.window_start, table.c.version, table.c.detector, table.c.feature,
+            table.c.segment,
+        )  # fmt: skip
         with translate_errors(self._engine), self._engine.connect() as connection:
             rows = connection.execute(statement).mappings().all()
         return [DetectorResult(**row) for row in rows]

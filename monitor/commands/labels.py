@@ -50,6 +50,12 @@ def import_(settings: Settings, /, file: Path, model: str | None, skip_invalid: 
     from modeltap.store import open_store  # noqa: PLC0415 - keep `monitor --help` fast
 
     config = settings.config()
+    if model is not None and config.model(model) is None:
+        known = ", ".join(m.name for m in config.models) or "none"
+        raise InputError(
+            f"model {model!r} is not in the configuration (configured: {known}); labels for it "
+            "would never be joined to a prediction the detectors read"
+        )
     field = label_field_for(config, model)
     received = datetime.now(UTC)
     # Two passes keep memory flat for any file size: check every row, then store.
@@ -58,6 +64,8 @@ def import_(settings: Settings, /, file: Path, model: str | None, skip_invalid: 
     for chunk in read_chunks(file):
         rejected.extend(_check(chunk, received, field, model)[1])
         total += len(chunk)
+    if total == 0:
+        raise InputError(f"{file} holds no label rows; nothing was stored")
     if rejected and not skip_invalid:
         raise InputError(
             f"{len(rejected)} of {total} row(s) in {file.name} are invalid, so nothing was "
@@ -84,8 +92,18 @@ def import_(settings: Settings, /, file: Path, model: str | None, skip_invalid: 
         store.close()
     click.echo(
         f"{file.name}: {summary.labels_written} written, {summary.labels_updated} "
-        f"updated, {len(rejected)} rejected"
+        f"updated, {len(rejected)} rejected; {summary.labels_unmatched} match no stored "
+        "prediction yet"
     )
+    if summary.labels_unmatched:
+        # Not an error: labels may come before their predictions are collected. But a whole
+        # file that matches nothing is usually the wrong id column or the wrong model.
+        click.echo(
+            f"note: {summary.labels_unmatched} of {total - len(rejected)} label(s) name a "
+            "request_id/instance_id no stored prediction has; check the id column "
+            "(payload.instance_id_field) if they should have matched",
+            err=True,
+        )
     if rejected:
         raise RejectedRowsError(
             f"{len(rejected)} invalid row(s) were skipped:\n  " + "\n  ".join(rejected[:10])

@@ -61,7 +61,7 @@ async def test_one_label_or_many_and_corrections_replace(
 ) -> None:
     store.write(events(range(3)))
     one = await client.post("/v1/labels", json={"request_id": "req-0", "label": 1})
-    assert (one.status, await one.json()) == (200, {"written": 1, "updated": 0})
+    assert (one.status, await one.json()) == (200, {"written": 1, "updated": 0, "unmatched": 0})
     many = await client.post(
         "/v1/labels",
         json=[
@@ -69,10 +69,15 @@ async def test_one_label_or_many_and_corrections_replace(
             {"request_id": "req-0", "label": 0},
         ],
     )
-    assert (many.status, await many.json()) == (200, {"written": 1, "updated": 1})
+    assert (many.status, await many.json()) == (
+        200,
+        {"written": 1, "updated": 1, "unmatched": 0},
+    )
     assert labels_of(store)[:2] == [0, 0]
     empty = await client.post("/v1/labels", json=[])
-    assert await empty.json() == {"written": 0, "updated": 0}
+    assert await empty.json() == {"written": 0, "updated": 0, "unmatched": 0}
+    stray = await client.post("/v1/labels", json=[{"request_id": "nobody", "label": 1}])
+    assert await stray.json() == {"written": 1, "updated": 0, "unmatched": 1}
 
 
 @pytest.mark.parametrize(

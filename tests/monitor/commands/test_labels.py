@@ -52,7 +52,7 @@ def test_csv_with_numbers_booleans_and_times(url: str, tmp_path: Path) -> None:
     )
     code, output = run(url, str(path))
     assert code == 0, output
-    assert "truth.csv: 4 written, 0 updated, 0 rejected" in output
+    assert "truth.csv: 4 written, 0 updated, 0 rejected; 4 match no stored prediction" in output
     assert stored_labels(url) == {
         "r:req-1:0": 1,
         "r:req-1:1": 0.5,
@@ -159,3 +159,47 @@ def test_every_format_monitor_check_reads_imports_too(
     frame = store.read_predictions("churn", T0, T0.replace(hour=13), with_labels=True)
     store.close()
     assert frame["label"].tolist() == [1, 0]
+
+
+def test_labels_that_match_no_prediction_are_counted(url: str, tmp_path: Path) -> None:
+    store = SqlStore.open(url)
+    store.write(events(range(2)))
+    store.close()
+    path = tmp_path / "truth.csv"
+    path.write_text("request_id,label\nreq-0,1\nreq-1,0\nreq-9,1\n")
+    code, output = run(url, str(path))
+    assert code == 0, output
+    assert "3 written, 0 updated, 0 rejected; 1 match no stored prediction yet" in output
+    assert "note: 1 of 3 label(s) name a request_id/instance_id no stored prediction has" in (
+        output
+    )
+
+
+def test_a_model_not_in_the_configuration_is_refused(url: str, tmp_path: Path) -> None:
+    path = tmp_path / "truth.csv"
+    path.write_text("request_id,label\nreq-0,1\n")
+    code, output = run(url, str(path), "--model", "nosuch")
+    assert code == 2
+    assert "model 'nosuch' is not in the configuration (configured: none)" in output
+    assert stored_labels(url) == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("truth.parquet", b"request_id,label\nreq-0,1\n", "is not readable as parquet"),
+        ("empty.csv", b"", "holds no label rows; nothing was stored"),
+        ("header.csv", b"request_id,label\n", "holds no label rows"),
+        ("latin.csv", b"request_id,label\nr\xe9q,1\n", "is not readable as csv"),
+    ],
+)
+def test_files_that_hold_no_labels_exit_2_without_a_traceback(
+    url: str, tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, output = run(url, str(path))
+    assert code == 2, output
+    assert message in output
+    assert "Traceback" not in output
+    assert stored_labels(url) == {}
