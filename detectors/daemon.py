@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from detectors.runner import JobOutcome, Runner
+from modeltap.schema import DRIFT_TESTS, DetectorResult
 
 log = logging.getLogger("modeltap.detect")
 
@@ -92,6 +93,39 @@ def log_outcome(outcome: JobOutcome) -> None:
         )
     else:
         log.debug("%s/%s is owned by another replica right now", outcome.model, outcome.detector)
+    for result in outcome.results:
+        # Verdicts only: the raw drift tests behind a feature's verdict would repeat it.
+        if result.alert and result.detector not in DRIFT_TESTS:
+            log.warning("ALERT %s", describe_alert(result))
+
+
+def describe_alert(result: DetectorResult) -> str:
+    """One line an on-call engineer can act on: what, where, how far past which threshold.
+
+    >>> from datetime import datetime, UTC
+    >>> t = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    >>> print(describe_alert(DetectorResult(
+    ...     model="churn", version="", detector="accuracy", window_start=t,
+    ...     window_end=t.replace(hour=13), computed_at=t, status="ok", score=0.61,
+    ...     threshold=0.8, direction="lower", alert=True, current_size=40)))
+    churn accuracy: 0.61 (alert when lower than 0.8), window 2026-11-25 12:00 .. 13:00 UTC, n=40
+    """
+    where = " ".join(part for part in (result.version, result.detector, result.feature) if part)
+    segment = f" [segment {result.segment}]" if result.segment else ""
+    score = "-" if result.score is None else f"{result.score:.4g}"
+    limit = (
+        ""
+        if result.threshold is None
+        else (
+            f" ({'drift' if result.detector.endswith('_drift') else 'alert'} when "
+            f"{result.direction} than {result.threshold:.4g})"
+        )
+    )
+    return (
+        f"{result.model} {where}{segment}: {score}{limit}, window "
+        f"{result.window_start:%Y-%m-%d %H:%M} .. {result.window_end:%H:%M} UTC, "
+        f"n={result.current_size if result.current_size is not None else '-'}"
+    )
 
 
 def build_scheduler(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +75,9 @@ def verdict(result: DetectorResult) -> str:
     return "[bold red]ALERT[/]" if result.alert else "[green]ok[/]"
 
 
-def table(results: Sequence[DetectorResult], title: str, *, versions: bool = True) -> Table:
+def table(
+    results: Sequence[DetectorResult], title: str, *, versions: bool = True, windows: bool = False
+) -> Table:
     """One row per result: what, where, the number, its threshold and which way is bad."""
     view = Table(title=title, title_justify="left")
     columns = [
@@ -91,9 +93,15 @@ def table(results: Sequence[DetectorResult], title: str, *, versions: bool = Tru
     ]
     if versions:
         columns.insert(0, "version")
+    if windows:
+        columns.insert(0, "window (UTC)")
+    # Why a result has no number (no reference, too few rows, ...): only when one has a reason.
+    reasons = any(reason(r) for r in results)
     for name in columns:
         numeric = name in ("score", "statistic", "threshold", "n")
         view.add_column(name, justify="right" if numeric else "left", no_wrap=True)
+    if reasons:
+        view.add_column("why", overflow="fold")
     for r in results:
         cells = [
             r.detector,
@@ -106,8 +114,18 @@ def table(results: Sequence[DetectorResult], title: str, *, versions: bool = Tru
             "-" if r.current_size is None else str(r.current_size),
             verdict(r),
         ]
-        view.add_row(*([r.version or "-", *cells] if versions else cells))
+        row = [r.version or "-", *cells] if versions else cells
+        if windows:
+            row = [f"{r.window_start:%Y-%m-%d %H:%M}..{r.window_end:%H:%M}", *row]
+        view.add_row(*([*row, reason(r)] if reasons else row))
     return view
+
+
+def reason(result: DetectorResult) -> str:
+    """Why a result could not be computed, as its detector wrote it; empty when it was."""
+    if result.status == "ok":
+        return ""
+    return str(result.details.get("reason") or result.details.get("error") or "")
 
 
 def as_dict(result: DetectorResult) -> dict[str, Any]:
@@ -181,9 +199,14 @@ def to_junit(
 
 
 def print_outcomes(
-    outcomes: Sequence[JobOutcome], console: Console, *, show_all: bool = False
+    outcomes: Sequence[JobOutcome],
+    console: Console,
+    *,
+    show_all: bool = False,
+    stored: Callable[[str], Sequence[DetectorResult]] | None = None,
 ) -> None:
-    """What each job did, then a table of each model's newest complete window."""
+    """What each job did, then a table of each model's newest complete window: of this run's
+    results, or when no window was due, of those ``stored(model)`` already holds."""
     for model in dict.fromkeys(outcome.model for outcome in outcomes):
         mine = [outcome for outcome in outcomes if outcome.model == model]
         for outcome in mine:
@@ -202,9 +225,13 @@ def print_outcomes(
                 + (f"\n  [red]{outcome.error}[/]" if outcome.error else "")
             )
         results = [result for outcome in mine for result in outcome.results]
+        origin = ""
+        if not results and stored is not None:
+            results = list(stored(model))
+            origin = " (stored earlier; no window was due)"
         newest = _newest_complete(results)
         if newest is None:
-            console.print(f"{model}: nothing computed")
+            console.print(f"{model}: nothing computed, and no stored results for this time")
             continue
         shown = sorted(
             (
@@ -223,7 +250,7 @@ def print_outcomes(
         partial = any(r.details.get("partial") for r in shown)
         title = (
             f"{model}: {newest[0]:%Y-%m-%d %H:%M} .. {newest[1]:%H:%M} UTC"
-            f"{' (open window, so far)' if partial else ''}"
+            f"{' (open window, so far)' if partial else ''}{origin}"
             f"{'' if show_all else ' (summary; --all for every test, segment and feature)'}"
         )
         console.print(table(shown, title))

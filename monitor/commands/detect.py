@@ -19,6 +19,7 @@ from modeltap.schema import FAMILIES
 from monitor.commands import Settings, open_store, pass_settings
 
 if TYPE_CHECKING:
+    from modeltap.schema import DetectorResult
     from modeltap.store import Store
 
 
@@ -94,10 +95,26 @@ def detect(
     ]
     try:
         if once:
-            now = parse_moment(at, "--at") if at else system_clock()
+            now = system_clock()
+            if at is not None:
+                asked = parse_moment(at, "--at")
+                if asked > now:
+                    # Windows not over yet would be computed from part of their traffic and
+                    # stored as complete, and never recomputed.
+                    raise InputError(
+                        f"--at {asked.isoformat()} is in the future (now is "
+                        f"{now.isoformat(timespec='seconds')}); give a time already past"
+                    )
+                now = asked
             outcomes = runner.run_all(now, jobs)
             console = Console(width=None if sys.stdout.isatty() else 160)
-            print_outcomes(outcomes, console, show_all=show_all)
+            # Windows already computed are not due again; show what the store holds for them.
+            lookback = max(config.detectors.window, config.detectors.label_horizon)
+
+            def stored(model: str) -> list[DetectorResult]:
+                return store.results_between(model, now - lookback - config.detectors.window, now)
+
+            print_outcomes(outcomes, console, show_all=show_all, stored=stored)
             if any(outcome.status == "error" for outcome in outcomes):
                 sys.exit(1)
             return

@@ -192,3 +192,43 @@ def test_a_second_sigterm_stops_at_once(tmp_path: Path) -> None:
     finally:
         blocker.rollback()
         blocker.close()
+
+
+def test_running_once_again_shows_the_stored_results_with_their_reasons(tmp_path: Path) -> None:
+    config = prepare(tmp_path)
+    args = ["--config", str(config), "detect", "--once", "--at", "2026-11-25T04:00:00Z", "--all"]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    assert "nothing computed" not in again.output
+    assert "churn: 2026-11-25 03:00 .. 04:00 UTC (stored earlier; no window was due)" in (
+        again.output
+    )
+    assert "feature_drift" in again.output
+
+
+def test_a_missing_result_says_why(tmp_path: Path) -> None:
+    config = prepare(tmp_path)
+    store = SqlStore.open(f"sqlite:///{tmp_path / 'm.db'}")
+    store.put_reference(MODEL, "", {"format": 99}, source="broken", created_at=T0)
+    store.close()
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(config), "detect", "--once", "--at", "2026-11-25T03:00:00Z"],
+    )
+    assert "fit it again with `monitor reference set`" in result.output
+
+
+def test_at_in_the_future_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import detectors.daemon
+
+    monkeypatch.setattr(detectors.daemon, "system_clock", lambda: T0 + timedelta(hours=2))
+    config = prepare(tmp_path)
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "detect", "--once", "--at", "2026-11-25T03:00:00Z"]
+    )
+    assert result.exit_code == 2
+    assert "--at 2026-11-25T03:00:00+00:00 is in the future (now is 2026-11-25T02:00:00+00:00)" in (
+        result.output
+    )
