@@ -149,6 +149,20 @@ def test_generic_paths_and_scores() -> None:
     assert rows.scores == [0.1, 0.9]
 
 
+def test_generic_paths_reach_into_a_list_of_records() -> None:
+    answer = {"predictions": [{"label": "churn", "probability": 0.8}, {"label": "stay",
+              "probability": 0.3}]}  # fmt: skip
+    for prediction, score in (
+        ("predictions.label", "predictions.probability"),
+        ("predictions.*.label", "predictions.*.probability"),
+    ):
+        rows = run([{"a": 1}, {"a": 2}], answer, prediction_path=prediction, score_path=score)
+        assert (rows.predictions, rows.scores) == (["churn", "stay"], [0.8, 0.3])
+    with pytest.raises(PayloadError, match=r"nothing at prediction_path 'predictions\.label'"):
+        run([{"a": 1}, {"a": 2}], {"predictions": [{"label": 1}, {"class": 0}]},
+            prediction_path="predictions.label")  # fmt: skip
+
+
 def test_generic_problems_are_reasons() -> None:
     with pytest.raises(PayloadError, match="nothing at features_path 'data'"):
         run({"x": 1}, {}, features_path="data")
@@ -182,6 +196,8 @@ def test_paths() -> None:
         get_path(document, "a.5.b")
     with pytest.raises(KeyError):
         get_path(document, "a.x")
+    assert get_path(document, "a.b") == get_path(document, "a.*.b") == [1, 2]
+    assert get_path({"m": [[1, 2], [3, 4]]}, "m.*.0") == [1, 3]
 
 
 def test_kserve_v1_bare_predictions_ignore_paths_meant_for_objects() -> None:
