@@ -106,8 +106,15 @@ class Store(Protocol):
         """Per (model, version, detector, feature, segment), the result of the newest window."""
         ...
 
-    def purge(self, before: datetime) -> PurgeSummary:
-        """Delete events, labels, results and run records older than ``before`` (retention)."""
+    def results_between(
+        self, model: str, start: datetime, end: datetime, *, version: str | None = None
+    ) -> list[DetectorResult]:
+        """Every result of windows inside ``[start, end]``, oldest window first."""
+        ...
+
+    def purge(self, before: datetime, *, dry_run: bool = False) -> PurgeSummary:
+        """Delete events, labels, results and run records older than ``before`` (retention);
+        with ``dry_run``, only count what that would delete."""
         ...
 
     # -- what the detectors read and record -----------------------------------------------

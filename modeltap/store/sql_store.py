@@ -520,12 +520,12 @@ class SqlStore(DetectorStore, PairingStore):
 
     # -- retention ----------------------------------------------------------------------
 
-    def purge(self, before: datetime) -> PurgeSummary:
+    def purge(self, before: datetime, *, dry_run: bool = False) -> PurgeSummary:
         before = utc(before)
         dropped = 0
         with translate_errors(self._engine), self._engine.connect() as connection:
             connection.execution_options(**{WRITE: True})
-            with connection.begin():
+            with connection.begin() as transaction:
                 # Whole expired days go as partitions (no row-by-row delete, no bloat);
                 # the DELETEs then trim the partly expired day and the unpartitioned tables.
                 rows_dropped: dict[str, int] = {}
@@ -543,6 +543,11 @@ class SqlStore(DetectorStore, PairingStore):
                         (detector_windows, detector_windows.c.window_end),
                     )
                 }
+                if dry_run:
+                    # The same statements, undone: the counts are exactly what a purge removes.
+                    transaction.rollback()
+        if dry_run and self._partitions is not None:
+            self._partitions.forget()
         return PurgeSummary(
             requests=counts["requests"],
             predictions=counts["predictions"],
