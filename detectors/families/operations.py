@@ -3,7 +3,7 @@ throughput) and the result rows they become."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -93,15 +93,27 @@ def results(
         for q in QUANTILES
     ]
     results.append(scope.metric("latency_mean_ms", figures.latency_mean_ms, size=size))
-    results.append(
-        scope.metric(
-            "error_rate",
-            figures.error_rate,
-            threshold=settings.threshold("error_rate"),
-            size=size,
-            details={"errors": figures.errors},
-        )
+    error_rate = scope.metric(
+        "error_rate",
+        figures.error_rate,
+        threshold=settings.threshold("error_rate"),
+        size=size,
+        details={"errors": figures.errors},
     )
+    if 0 < size < settings.min_rows:
+        # One failure in three requests is no 33% error rate to page anyone for: the share is
+        # kept, but it does not alert below the window's minimum size.
+        error_rate = replace(
+            error_rate,
+            status="insufficient_data",
+            alert=False,
+            details={
+                **error_rate.details,
+                "reason": f"{size} requests; error_rate alerts from {settings.min_rows} "
+                "(detectors.min_rows)",
+            },
+        )
+    results.append(error_rate)
     results.append(
         # A drop in traffic is what goes wrong (an outage upstream), hence "lower".
         scope.metric(

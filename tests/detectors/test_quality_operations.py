@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import numpy as np
 import pytest
 
-from detectors.families.operations import operations
+from detectors.emit import Scope
+from detectors.families.operations import operations, results
 from detectors.families.quality import categorical_quality, numerical_quality
+from detectors.rows import Requests
+from detectors.settings import ModelSettings
 from detectors.stats.reference import fit_categorical, fit_numerical
 from detectors.stats.samples import CategoryCounts
+from detectors.windows import Window
 
 
 def test_numerical_quality_counts_missing_violations_and_out_of_range() -> None:
@@ -53,3 +59,30 @@ def test_operations_quantiles_errors_and_throughput() -> None:
         ).error_rate
         is None
     )
+
+
+@pytest.mark.parametrize(("size", "alerts"), [(3, False), (29, False), (30, True)])
+def test_error_rate_alerts_only_from_the_minimum_size(size: int, alerts: bool) -> None:
+    t = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    settings = ModelSettings(
+        "m", "classification", {"x": "numerical"}, thresholds={"error_rate": 0.05}, min_rows=30
+    )
+    status = np.full(size, 200)
+    status[:2] = 500  # 2 of 3 is 67%, 2 of 30 is 6.7%: both past 5%
+    requests = Requests(
+        np.full(size, "v1", dtype=object),
+        np.full(size, 10.0),
+        status.astype(np.int64),
+        np.zeros(size, dtype=bool),
+    )
+    scope = Scope("m", "v1", Window(t, t + timedelta(hours=1)), t)
+    found = next(
+        r for r in results(scope, requests, 3600.0, settings) if r.detector == "error_rate"
+    )
+    assert found.score == pytest.approx(2 / size)
+    assert found.alert is alerts
+    if not alerts:
+        assert found.status == "insufficient_data"
+        assert found.details["reason"] == (
+            f"{size} requests; error_rate alerts from 30 (detectors.min_rows)"
+        )
