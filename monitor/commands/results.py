@@ -87,7 +87,13 @@ def results(
         raise InputError("--start must be before --end")
     store = open_store(config)
     try:
-        stored = store.results_between(model, since, until, version=version)
+        # Every window that overlaps the range, the one still open included.
+        size = config.detectors.window
+        stored = [
+            r
+            for r in store.results_between(model, since - size, until + size, version=version)
+            if r.window_end > since and r.window_start < until
+        ]
         runs = store.run_health(model)
     finally:
         store.close()
@@ -143,7 +149,9 @@ def _print(  # noqa: PLR0917 - one call site, the command's parsed arguments in 
         console.print(table(chosen, "every window", windows=True))
         return
     newest = [r for r in chosen if (r.window_start, r.window_end) == windows[-1]]
-    title = f"newest window {windows[-1][0]:%Y-%m-%d %H:%M} .. {windows[-1][1]:%H:%M} UTC"
+    title = f"newest window {windows[-1][0]:%Y-%m-%d %H:%M} .. {windows[-1][1]:%H:%M} UTC" + (
+        " (open window, so far)" if any(r.details.get("partial") for r in newest) else ""
+    )
     console.print(table(newest, title))
 
 
