@@ -9,16 +9,18 @@
 #   scripts/services.sh running [SERVICE...]   exit 0 only if all of them are up already
 #   scripts/services.sh env                    print the MONITOR_TEST_* exports for tests
 #
-# SERVICE is postgres, kafka, prometheus or kserve-agent (KServe's inference-logger agent,
+# SERVICE is postgres, kafka, prometheus, kserve-agent (KServe's inference-logger agent,
 # built from the Go module proxy; "starting" it builds it once, as the tests run their own
-# instances); none means all four. A service that is already
+# instances), kube (kube-apiserver built from the Go module proxy, over Debian's etcd) or
+# helm (built once by scripts/tools.sh); none means all of them. A service that is already
 # reachable through MONITOR_TEST_POSTGRES_URL, MONITOR_TEST_KAFKA (host:port) or
 # MONITOR_TEST_PROMETHEUS (URL) is reused instead of started, e.g. one from
 # `docker compose up`. State, data and logs live in $MONITOR_STATE_DIR (default ./.state),
 # except a PostgreSQL cluster the postgres user could not reach there (a checkout under
 # root's home): that one lives in $MONITOR_PG_CLUSTER_PARENT (default /var/tmp) and `stop`
 # removes it. Ports: MONITOR_PG_PORT (55432), MONITOR_KAFKA_PORT (19092, and the next one
-# for its controller), MONITOR_PROMETHEUS_PORT (19090).
+# for its controller), MONITOR_PROMETHEUS_PORT (19090), MONITOR_KUBE_PORT (16443, and the
+# next two for etcd).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,10 +30,11 @@ PG_PORT=${MONITOR_PG_PORT:-55432}
 KAFKA_PORT=${MONITOR_KAFKA_PORT:-19092}
 CONTROLLER_PORT=$((KAFKA_PORT + 1))
 PROM_PORT=${MONITOR_PROMETHEUS_PORT:-19090}
+KUBE_PORT=${MONITOR_KUBE_PORT:-16443}
 PG_BIN=/usr/lib/postgresql/15/bin
 KAFKA_POM=$ROOT/scripts/kafka/pom.xml
 DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
-ALL=(postgres kafka prometheus kserve-agent)
+ALL=(postgres kafka prometheus kserve-agent kube helm)
 
 say() { printf 'services: %s\n' "$*" >&2; }
 die() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
@@ -413,6 +416,130 @@ kserve-agent_status() {
   else echo "kserve-agent: stopped (not built yet)"; fi
 }
 
+# ---------------------------------------------------------------- Kubernetes API server
+
+# A real kube-apiserver (built once from the Go module proxy, scripts/kube-apiserver/go.mod)
+# over a Debian etcd: what the chart's server-side apply and the injection webhook need.
+# No kubelet and no controllers: pods are stored and stay Pending. Clients authenticate with
+# the static token in $KUBE_DIR/token; $KUBE_DIR/kubeconfig points kubectl and helm at it.
+KUBE_VERSION=$(sed -n 's/^require k8s.io\/kubernetes \(v[^ ]*\)$/\1/p' "$ROOT/scripts/kube-apiserver/go.mod")
+KUBE_APISERVER=$STATE/bin/kube-apiserver-$KUBE_VERSION
+KUBE_DIR=$STATE/kube
+ETCD_PORT=$((KUBE_PORT + 1))
+ETCD_PEER_PORT=$((KUBE_PORT + 2))
+
+kube_install() {
+  command -v etcd >/dev/null || apt_install etcd-server
+  command -v kubectl >/dev/null || apt_install kubernetes-client
+  command -v openssl >/dev/null || apt_install openssl
+  command -v curl >/dev/null || apt_install curl
+  [ -x "$KUBE_APISERVER" ] && return 0
+  command -v go >/dev/null || apt_install golang-go
+  say "kube: building kube-apiserver $KUBE_VERSION with Go (about 6 minutes on 2 cores, once)"
+  local build=$STATE/kube-apiserver-build log=$STATE/kube-apiserver-build.log
+  local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+  rm -rf "$build"; mkdir -p "$build" "$STATE/bin"
+  cp "$ROOT/scripts/kube-apiserver/"* "$build/"
+  (cd "$build" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w \
+      -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION \
+      -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor" \
+      -o "$KUBE_APISERVER.tmp" k8s.io/kubernetes/cmd/kube-apiserver) \
+    >"$log" 2>&1 || { tail -n 20 "$log" >&2; die "building kube-apiserver failed; see $log"; }
+  mv "$KUBE_APISERVER.tmp" "$KUBE_APISERVER"
+  rm -rf "$build"
+}
+
+kube_url() { echo "https://127.0.0.1:$KUBE_PORT"; }
+kube_ready() {
+  curl -fsS --cacert "$KUBE_DIR/certs/apiserver.crt" -H "Authorization: Bearer $(cat "$KUBE_DIR/token")" \
+    "$(kube_url)/readyz" >/dev/null 2>&1
+}
+
+kube_start() {
+  mkdir -p "$KUBE_DIR"
+  if pid_alive "$KUBE_DIR/apiserver.pid" && pid_alive "$KUBE_DIR/etcd.pid"; then
+    KUBE_PORT=$(cat "$KUBE_DIR/port")
+    say "kube: already running on $(kube_url)"
+  else
+    # Ports first: a taken port is one sentence, before any build.
+    port_in_use "$KUBE_PORT" MONITOR_KUBE_PORT kube-apiserver
+    port_in_use "$ETCD_PORT" MONITOR_KUBE_PORT "etcd (kube-apiserver's port + 1)"
+    port_in_use "$ETCD_PEER_PORT" MONITOR_KUBE_PORT "etcd's peer port (kube-apiserver's port + 2)"
+    kube_install
+    kube_stop_quietly
+    # A fresh etcd each start: the tests' objects from an earlier run are gone.
+    rm -rf "$KUBE_DIR/etcd"; mkdir -p "$KUBE_DIR/certs"
+    [ -f "$KUBE_DIR/token" ] || od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$KUBE_DIR/token"
+    echo "$(cat "$KUBE_DIR/token"),admin,uid-admin,system:masters" >"$KUBE_DIR/tokens.csv"
+    [ -f "$KUBE_DIR/sa.key" ] || openssl genrsa -out "$KUBE_DIR/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$KUBE_DIR/sa.key" -pubout -out "$KUBE_DIR/sa.pub" 2>/dev/null
+    : >"$KUBE_DIR/etcd.log"
+    setsid nohup etcd --data-dir "$KUBE_DIR/etcd" \
+      --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+      --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+      --initial-cluster "default=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync \
+      >>"$KUBE_DIR/etcd.log" 2>&1 </dev/null &
+    echo $! >"$KUBE_DIR/etcd.pid"
+    wait_until 30 etcd "$KUBE_DIR/etcd.log" curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+    : >"$KUBE_DIR/apiserver.log"
+    # The serving certificate is generated into certs/ (SAN 127.0.0.1); the tests trust it.
+    setsid nohup "$KUBE_APISERVER" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+      --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$KUBE_PORT" \
+      --cert-dir="$KUBE_DIR/certs" --service-account-issuer="$(kube_url)" \
+      --service-account-key-file="$KUBE_DIR/sa.pub" --service-account-signing-key-file="$KUBE_DIR/sa.key" \
+      --service-cluster-ip-range=10.0.0.0/24 --token-auth-file="$KUBE_DIR/tokens.csv" \
+      --authorization-mode=RBAC --disable-admission-plugins=ServiceAccount \
+      >>"$KUBE_DIR/apiserver.log" 2>&1 </dev/null &
+    echo $! >"$KUBE_DIR/apiserver.pid"
+    echo "$KUBE_PORT" >"$KUBE_DIR/port"
+    wait_until 90 kube-apiserver "$KUBE_DIR/apiserver.log" kube_ready
+    local token; token=$(cat "$KUBE_DIR/token")
+    printf '%s\n' 'apiVersion: v1' 'kind: Config' \
+      "clusters: [{name: modeltap-test, cluster: {server: \"$(kube_url)\", certificate-authority: \"$KUBE_DIR/certs/apiserver.crt\"}}]" \
+      "users: [{name: admin, user: {token: \"$token\"}}]" \
+      'contexts: [{name: modeltap-test, context: {cluster: modeltap-test, user: admin}}]' \
+      'current-context: modeltap-test' >"$KUBE_DIR/kubeconfig"
+    say "kube: kube-apiserver $KUBE_VERSION on $(kube_url) (KUBECONFIG=$KUBE_DIR/kubeconfig; logs in $KUBE_DIR)"
+  fi
+  MONITOR_TEST_KUBE_URL=$(kube_url)
+  MONITOR_TEST_KUBE_CONFIG=$KUBE_DIR/kubeconfig
+}
+
+kube_stop_quietly() {
+  local name pid deadline
+  for name in apiserver etcd; do
+    pid_alive "$KUBE_DIR/$name.pid" || { rm -f "$KUBE_DIR/$name.pid"; continue; }
+    pid=$(cat "$KUBE_DIR/$name.pid"); kill -TERM "$pid"
+    deadline=$((SECONDS + 20))
+    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    rm -f "$KUBE_DIR/$name.pid"
+  done
+}
+
+kube_stop() {
+  pid_alive "$KUBE_DIR/apiserver.pid" || pid_alive "$KUBE_DIR/etcd.pid" || return 0
+  kube_stop_quietly
+  say "kube: stopped"
+}
+
+kube_status() {
+  if pid_alive "$KUBE_DIR/apiserver.pid"; then
+    echo "kube: running at https://127.0.0.1:$(cat "$KUBE_DIR/port") (KUBECONFIG=$KUBE_DIR/kubeconfig)"
+  else
+    echo "kube: stopped"
+  fi
+}
+
+# Helm, built once with `go install` by scripts/tools.sh (which pins its version).
+helm_install() { "$ROOT/scripts/tools.sh" helm; }
+helm_start() { helm_install; MONITOR_TEST_HELM=$STATE/bin/helm; }
+helm_stop() { :; }  # nothing runs
+helm_status() {
+  if [ -x "$STATE/bin/helm" ]; then echo "helm: built at $STATE/bin/helm"
+  else echo "helm: stopped (not built yet)"; fi
+}
+
 # ---------------------------------------------------------------- main
 
 # forget_env SERVICE: drop a stopped service from services.env, so that the next start does
@@ -425,6 +552,8 @@ forget_env() {
     kafka) variable=MONITOR_TEST_KAFKA ;;
     prometheus) variable=MONITOR_TEST_PROMETHEUS ;;
     kserve-agent) variable=MONITOR_TEST_KSERVE_AGENT ;;
+    kube) variable=MONITOR_TEST_KUBE ;;
+    helm) variable=MONITOR_TEST_HELM ;;
   esac
   sed -i "/^export ${variable}[_=]/d" "$STATE/services.env"
 }
@@ -436,17 +565,20 @@ write_env() {
     [ -n "${MONITOR_TEST_PROMETHEUS:-}" ] && echo "export MONITOR_TEST_PROMETHEUS='$MONITOR_TEST_PROMETHEUS'"
     [ -n "${MONITOR_TEST_PROMETHEUS_DIR:-}" ] && echo "export MONITOR_TEST_PROMETHEUS_DIR='$MONITOR_TEST_PROMETHEUS_DIR'"
     [ -n "${MONITOR_TEST_KSERVE_AGENT:-}" ] && echo "export MONITOR_TEST_KSERVE_AGENT='$MONITOR_TEST_KSERVE_AGENT'"
+    [ -n "${MONITOR_TEST_KUBE_URL:-}" ] && echo "export MONITOR_TEST_KUBE_URL='$MONITOR_TEST_KUBE_URL'"
+    [ -n "${MONITOR_TEST_KUBE_CONFIG:-}" ] && echo "export MONITOR_TEST_KUBE_CONFIG='$MONITOR_TEST_KUBE_CONFIG'"
+    [ -n "${MONITOR_TEST_HELM:-}" ] && echo "export MONITOR_TEST_HELM='$MONITOR_TEST_HELM'"
     echo "export MONITOR_STATE_DIR='$STATE'"
   } >"$STATE/services.env"
 }
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 
 main() {
   local action=${1:-}; [ $# -gt 0 ] && shift
   local services=("$@"); [ ${#services[@]} -eq 0 ] && services=("${ALL[@]}")
   for service in "${services[@]}"; do
-    case $service in postgres|kafka|prometheus|kserve-agent) ;; *) die "unknown service '$service'; choose from: ${ALL[*]}";; esac
+    case $service in postgres|kafka|prometheus|kserve-agent|kube|helm) ;; *) die "unknown service '$service'; choose from: ${ALL[*]}";; esac
   done
   mkdir -p "$STATE"
   case $action in

@@ -14,7 +14,7 @@ trap failed ERR
 step "services"
 current="service start-up"
 started=()
-for service in postgres kafka prometheus; do
+for service in postgres kafka prometheus kube; do
   scripts/services.sh running "$service" || started+=("$service")
 done
 scripts/services.sh start

@@ -4,6 +4,7 @@
 # Idempotent.
 #
 #   scripts/tools.sh            install whatever is missing
+#   scripts/tools.sh helm       install only Helm
 #   scripts/tools.sh --print    print where each tool is
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -61,6 +62,8 @@ install_wrk() {
 }
 
 mkdir -p "$STATE"
+# `scripts/tools.sh helm`: only Helm (scripts/services.sh builds it for the chart tests).
+if [ "${1:-}" = helm ]; then install_helm; exit 0; fi
 if [ "${1:-}" = --print ]; then
   echo "helm: $(helm_path)"; echo "kubernetes-validate: $VENV/bin/kubernetes-validate"
   echo "check-jsonschema: $VENV/bin/check-jsonschema"; echo "wrk: $(command -v wrk || echo missing)"

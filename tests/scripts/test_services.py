@@ -103,6 +103,7 @@ def test_postgres_starts_and_stops_from_a_private_checkout(private_checkout: Pat
         ("postgres", "MONITOR_PG_PORT"),
         ("kafka", "MONITOR_KAFKA_PORT"),
         ("prometheus", "MONITOR_PROMETHEUS_PORT"),
+        ("kube", "MONITOR_KUBE_PORT"),
     ],
 )
 def test_a_taken_port_is_named_with_its_override(
