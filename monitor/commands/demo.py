@@ -34,6 +34,8 @@ from rich.console import Console
 )
 @click.option(
     "--live-seconds",
+    "--duration",
+    "live_seconds",
     type=click.FloatRange(0, 600),
     default=20.0,
     show_default=True,
@@ -53,7 +55,8 @@ def demo(
     """Run modeltap end to end on the embedded default (SQLite, no Kafka).
 
     Writes hours of history for a churn model through the store, then starts a model
-    server and a real `monitor sidecar` in front of it and sends it live traffic.
+    server and a real `monitor sidecar` in front of it and sends it live traffic, and ends
+    on the HTML report of what the detectors found (report.html in --dir).
     """
     from monitor.demo.history import run_demo  # noqa: PLC0415 - pulls in numpy and pandas
 

@@ -205,8 +205,11 @@ def run_demo(
                 f"{MODEL}: live traffic per 5 seconds (callers change halfway)", live, "%H:%M:%S"
             )
         )
-    store.close()
     console.print(f"inspect it yourself: sqlite3 {database} 'select count(*) from predictions'")
+    from monitor.demo.report import finish  # noqa: PLC0415 - the report's part
+
+    finish(store, start, end, hours=hours, directory=directory, console=console)
+    store.close()
 
 
 def _table(title: str, summary: pd.DataFrame, time_format: str) -> Table:
