@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from pydantic import BaseModel, ValidationError
-
-from modeltap.config import MonitorConfig
 from modeltap.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
+    from modeltap.config import MonitorConfig
 
 ENV_PREFIX = "MONITOR_"
 CONFIG_ENV = "MONITOR_CONFIG"
@@ -35,6 +36,11 @@ def load_config(
     >>> load_config(None, {"MONITOR_STORAGE__URL": "sqlite:///x.db"}).storage.url
     'sqlite:///x.db'
     """
+    # Imported here, not at the top: `monitor --help` needs the variable's name, not pydantic.
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from modeltap.config import MonitorConfig  # noqa: PLC0415
+
     if path is None and env.get(CONFIG_ENV):
         path = Path(env[CONFIG_ENV])
     data = read_yaml(path) if path is not None else {}
@@ -49,6 +55,8 @@ def load_config(
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """The YAML mapping in ``path``; a missing, unreadable or malformed file is a ConfigError."""
+    import yaml  # noqa: PLC0415
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -83,6 +91,8 @@ def env_overlay(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]
     Only variables whose first segment names a top-level key count, so unrelated
     ``MONITOR_*`` variables (such as ``MONITOR_TEST_KAFKA``) are left alone.
     """
+    from modeltap.config import MonitorConfig  # noqa: PLC0415
+
     top_level = set(MonitorConfig.model_fields)
     overlay: dict[str, Any] = {}
     origins: dict[str, str] = {}
@@ -190,6 +200,8 @@ def _short(value: Any) -> str:
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     """The keys the model at ``loc`` accepts, found by walking the schema's annotations."""
+    from modeltap.config import MonitorConfig  # noqa: PLC0415
+
     model: type[BaseModel] | None = MonitorConfig
     for part in loc:
         if model is None:
@@ -202,6 +214,8 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
+    from pydantic import BaseModel  # noqa: PLC0415
+
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for argument in getattr(annotation, "__args__", ()):

@@ -6,29 +6,18 @@ into a one-line message and an exit code here, and only here.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
 from modeltap import __version__
 from modeltap.configload import CONFIG_ENV
 from modeltap.errors import ModeltapError
-from monitor.commands import Settings
-from monitor.commands.check import check
-from monitor.commands.collect import collect
-from monitor.commands.config import config
-from monitor.commands.dashboards import dashboards
-from monitor.commands.db import db
-from monitor.commands.demo import demo
-from monitor.commands.detect import detect
-from monitor.commands.labels import labels
-from monitor.commands.reference import reference
-from monitor.commands.rules import rules
-from monitor.commands.serve import serve
-from monitor.commands.sidecar import sidecar
+from monitor.commands import Settings, accept_config
 
 _HELP = """Watch machine-learning models in production: capture, drift, alerts.
 
@@ -37,8 +26,42 @@ overridable from the environment: MONITOR_STORAGE__URL sets storage.url.
 """
 
 
+# One module per command in monitor.commands, each defining the command under its own name.
+_COMMANDS = (
+    "backfill",
+    "check",
+    "collect",
+    "config",
+    "dashboards",
+    "db",
+    "demo",
+    "detect",
+    "labels",
+    "reference",
+    "report",
+    "results",
+    "rules",
+    "serve",
+    "sidecar",
+    "webhook",
+)
+
+
 class _Group(click.Group):
-    """Maps modeltap errors to exit codes for every command below it."""
+    """Maps modeltap errors to exit codes for every command below it.
+
+    A command's module is imported only when that command is looked up: `monitor sidecar`
+    runs in every model pod, and must not pay at start for what the other commands import.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _COMMANDS and cmd_name not in self.commands:
+            module = importlib.import_module(f"monitor.commands.{cmd_name}")
+            self.add_command(accept_config(cast(click.Command, getattr(module, cmd_name))))
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -59,23 +82,6 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None) -> None:
     ctx.obj = Settings(config_path, dict(os.environ))
-
-
-for command in (
-    check,
-    collect,
-    config,
-    dashboards,
-    db,
-    demo,
-    detect,
-    labels,
-    reference,
-    rules,
-    serve,
-    sidecar,
-):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from modeltap.config import MonitorConfig
 from modeltap.configload import load_config
 
 if TYPE_CHECKING:
+    from modeltap.config import MonitorConfig
     from modeltap.store import SqlStore
 
 
@@ -23,6 +23,11 @@ class Settings:
         self.env = env
         self._config: MonitorConfig | None = None
 
+    def use(self, path: Path) -> None:
+        """Read the configuration from ``path`` instead (a command's own ``--config``)."""
+        self.path = path
+        self._config = None
+
     def config(self, overrides: Mapping[str, Any] | None = None) -> MonitorConfig:
         """The configuration; ``overrides`` (command-line flags) rank above everything."""
         if overrides:
@@ -33,6 +38,33 @@ class Settings:
 
 
 pass_settings = click.make_pass_decorator(Settings)
+
+
+def _use_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        settings = ctx.find_object(Settings)
+        if settings is not None:
+            settings.use(value)
+
+
+def accept_config(command: click.Command) -> click.Command:
+    """Give ``command`` (and every sub-command) the top-level ``--config`` too, so
+    ``monitor detect --config F`` means what ``monitor --config F detect`` does."""
+    if not any(param.name == "config_path" for param in command.params):
+        command.params.append(
+            click.Option(
+                ["--config", "config_path"],
+                type=click.Path(path_type=Path, dir_okay=False),
+                expose_value=False,
+                is_eager=True,
+                callback=_use_config,
+                help="YAML configuration file (also accepted before the command).",
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_config(sub)
+    return command
 
 
 def open_store(config: MonitorConfig, *, connections: int = 0) -> SqlStore:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from modeltap.configload import load_config
 from modeltap.errors import InputError
 from monitor.commands import Settings, pass_settings
 
@@ -40,12 +39,6 @@ if TYPE_CHECKING:
     "labels_file",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Ground truth for the current rows (same order, or joined on --id-column).",
-)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Configuration with the model's features and thresholds.",
 )
 @click.option("--model", help="Which configured model (default: the only one).")
 @click.option(
@@ -83,7 +76,6 @@ def check(
     reference_file: Path,
     current_file: Path,
     labels_file: Path | None,
-    config_file: Path | None,
     model: str | None,
     output: str,
     id_column: str | None,
@@ -126,7 +118,8 @@ def check(
     from modeltap.files import read_table  # noqa: PLC0415
     from monitor.render import deciding, failed, summarise, table, to_json, to_junit  # noqa: PLC0415
 
-    config = load_config(config_file, settings.env) if config_file else settings.config()
+    # The model's features and thresholds, from --config when given (else defaults only).
+    config = settings.config()
     reference_frame = read_table(reference_file)
     current_frame = read_table(current_file)
     model_config = model_for_table(config, model, reference_frame, task)

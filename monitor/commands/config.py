@@ -7,11 +7,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import click
-import yaml
 from rich.console import Console
 
 from modeltap.configload import load_config
-from modeltap.store import redact
 from monitor.commands import Settings, pass_settings
 
 
@@ -33,6 +31,10 @@ def check(settings: Settings, file: Path | None, show: bool) -> None:
     Example:
       monitor config check config.example.yaml
     """
+    import yaml  # noqa: PLC0415
+
+    from modeltap.store import redact  # noqa: PLC0415 - keep `monitor --help` fast
+
     path = file or settings.path
     loaded = load_config(path, settings.env)
     console = Console(soft_wrap=True)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import click
 
 from modeltap.errors import InputError
-from modeltap.units import parse_duration
 from monitor.commands import Settings, pass_settings
 
 if TYPE_CHECKING:
@@ -59,6 +58,7 @@ def purge(
     It asks first (or takes --yes); --dry-run shows the counts without deleting.
     """
     from modeltap.store import open_store  # noqa: PLC0415 - keep `monitor --help` fast
+    from modeltap.units import parse_duration  # noqa: PLC0415 - pydantic, off `--help`
 
     config = settings.config()
     keep = config.storage.retention

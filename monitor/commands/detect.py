@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from modeltap.config import MonitorConfig
 from modeltap.errors import ConfigError, InputError
 from modeltap.logs import setup_logging
 from modeltap.schema import FAMILIES
 from monitor.commands import Settings, open_store, pass_settings
 
 if TYPE_CHECKING:
+    from modeltap.config import MonitorConfig
     from modeltap.schema import DetectorResult
     from modeltap.store import Store
 

@@ -11,8 +11,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from modeltap.errors import InputError, ModeltapError
-from modeltap.labelfiles import read_chunks
-from modeltap.labels import LabelError, label_field_for, parse_labels
 from modeltap.schema import EventBatch, LabelRecord, WriteSummary
 from monitor.commands import Settings, pass_settings
 
@@ -47,7 +45,10 @@ def import_(settings: Settings, /, file: Path, model: str | None, skip_invalid: 
     Example:
       monitor labels import ground_truth.csv --model churn
     """
-    from modeltap.store import open_store  # noqa: PLC0415 - keep `monitor --help` fast
+    # The label model (pydantic) and the store (SQLAlchemy): not for every `monitor --help`.
+    from modeltap.labelfiles import read_chunks  # noqa: PLC0415
+    from modeltap.labels import label_field_for  # noqa: PLC0415
+    from modeltap.store import open_store  # noqa: PLC0415
 
     config = settings.config()
     if model is not None and config.model(model) is None:
@@ -113,6 +114,8 @@ def import_(settings: Settings, /, file: Path, model: str | None, skip_invalid: 
 def _check(
     chunk: list[tuple[int, Any]], received: datetime, field: str, model: str | None
 ) -> tuple[list[LabelRecord], list[str]]:
+    from modeltap.labels import LabelError, parse_labels  # noqa: PLC0415
+
     valid: list[LabelRecord] = []
     bad: list[str] = []
     for number, record in chunk:

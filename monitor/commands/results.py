@@ -12,7 +12,6 @@ import click
 from rich.console import Console
 
 from modeltap.errors import InputError
-from modeltap.units import parse_duration
 from monitor.commands import Settings, open_store, pass_settings
 
 if TYPE_CHECKING:
@@ -67,6 +66,7 @@ def results(
                       --format json
     """
     from modeltap.files import parse_moment  # noqa: PLC0415
+    from modeltap.units import parse_duration  # noqa: PLC0415 - pydantic, off `--help`
     from monitor.render import deciding, failed  # noqa: PLC0415
 
     config = settings.config()

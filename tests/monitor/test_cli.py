@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ def test_help_lists_only_working_commands(runner: CliRunner) -> None:
         if line.startswith("  ") and line.strip()
     ]
     assert listed == [
+        "backfill",
         "check",
         "collect",
         "config",
@@ -36,9 +39,12 @@ def test_help_lists_only_working_commands(runner: CliRunner) -> None:
         "detect",
         "labels",
         "reference",
+        "report",
+        "results",
         "rules",
         "serve",
         "sidecar",
+        "webhook",
     ]
     for name in listed:
         assert runner.invoke(cli, [name, "--help"]).exit_code == 0
@@ -89,6 +95,29 @@ def test_global_config_option_is_used_by_commands(runner: CliRunner, tmp_path: P
     result = runner.invoke(cli, ["--config", str(config), "db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert database.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["db", "upgrade", "--config", "{config}"],
+        ["db", "--config", "{config}", "upgrade"],
+        ["--config", "{other}", "db", "upgrade", "--config", "{config}"],
+    ],
+    ids=["after the command", "after the group", "the command's wins"],
+)
+def test_config_is_accepted_after_the_command_too(
+    runner: CliRunner, tmp_path: Path, args: list[str]
+) -> None:
+    database = tmp_path / "here.db"
+    config, other = tmp_path / "c.yaml", tmp_path / "other.yaml"
+    config.write_text(f"storage: {{url: 'sqlite:///{database}'}}\n")
+    other.write_text(f"storage: {{url: 'sqlite:///{tmp_path / 'not-here.db'}'}}\n")
+    filled = [arg.format(config=config, other=other) for arg in args]
+    result = runner.invoke(cli, filled)
+    assert result.exit_code == 0, result.output
+    assert database.exists()
+    assert not (tmp_path / "not-here.db").exists()
 
 
 def test_db_upgrade_creates_then_reports_current(runner: CliRunner, tmp_path: Path) -> None:
@@ -158,6 +187,9 @@ def test_demo_runs_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
     # The detectors run once on the history; the planted drift (older customers) is flagged.
     assert "ran every detector once" in result.output
     assert "churn/drift: ok" in result.output
+    # It ends on the report, written from the results it computed.
+    assert (tmp_path / "report.html").read_text().startswith("<!doctype html>")
+    assert "report.html" in result.output
     lines = result.output.splitlines()
     age = [line for line in lines if "feature_drift" in line and " age " in line]
     assert age
@@ -175,3 +207,19 @@ def test_version(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["--version"])
     assert result.exit_code == 0
     assert "modeltap, version" in result.output
+
+
+def test_help_imports_none_of_what_the_commands_need(tmp_path: Path) -> None:
+    """`monitor --help` lists every command without loading pydantic, the store or numpy."""
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from monitor.cli import cli\n"
+        "assert CliRunner().invoke(cli, ['--help']).exit_code == 0\n"
+        "heavy = {'pydantic', 'sqlalchemy', 'pandas', 'numpy', 'scipy', 'yaml', 'aiohttp'}\n"
+        "print(sorted(heavy & {name.split('.')[0] for name in sys.modules}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "[]"
