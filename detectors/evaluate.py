@@ -3,6 +3,8 @@
 The live runner, ``monitor check`` and ``monitor backfill`` all end up here; only where the
 rows come from differs. Each family is one module of ``detectors/families`` with a
 ``results`` function; the four that judge a version alone run per version, A/B across them.
+Quality and drift score their features on a pool of ``settings.workers`` threads, opened
+for the call and closed with it; their rows are the same as with one.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from detectors.emit import Scope
 from detectors.families import ab, drift, operations, performance, quality
+from detectors.pool import Pool
 from detectors.profile import Profile
 from detectors.rows import Requests, Rows
 from detectors.settings import ModelSettings
@@ -41,18 +44,20 @@ def evaluate(
     profiles = profiles or {}
     span = scope.window.size.total_seconds() if seconds is None else seconds
     results: list[DetectorResult] = []
-    for version in sorted(set(requests) | set(rows)):
-        here = scope.for_version(version)
-        version_rows = rows.get(version)
-        profile = profiles.get(version)
-        if "operations" in wanted and version in requests:
-            results += operations.results(here, requests[version], span, settings)
-        if "quality" in wanted and version_rows is not None:
-            results += quality.results(here, version_rows, profile, settings)
-        if "drift" in wanted and version_rows is not None:
-            results += drift.results(here, version_rows, profile, settings)
-        if "performance" in wanted and version_rows is not None:
-            results += performance.results(here, version_rows, settings)
+    pooled = bool(rows) and bool(wanted & {"quality", "drift"})
+    with Pool.threads(settings.workers if pooled else 1) as pool:
+        for version in sorted(set(requests) | set(rows)):
+            here = scope.for_version(version)
+            version_rows = rows.get(version)
+            profile = profiles.get(version)
+            if "operations" in wanted and version in requests:
+                results += operations.results(here, requests[version], span, settings)
+            if "quality" in wanted and version_rows is not None:
+                results += quality.results(here, version_rows, profile, settings, pool=pool)
+            if "drift" in wanted and version_rows is not None:
+                results += drift.results(here, version_rows, profile, settings, pool=pool)
+            if "performance" in wanted and version_rows is not None:
+                results += performance.results(here, version_rows, settings)
     if "ab" in wanted:
         results += ab.results(scope, requests, rows, settings)
     return results

@@ -7,31 +7,52 @@ A scheduled job reads exactly that. A pass over every detector at the same ``now
 so a window of a million rows leaves the database once rather than four times. What a pass
 keeps is bounded (``budget`` rows, oldest dropped first): a catch-up over many windows reads
 again rather than holding them all.
+
+A large window's rows are read in time slices of about ``slice_rows`` rows, ``readers`` at a
+time on their own connections, each split by version as it arrives (``versions``): the
+database works on every core, pandas parses a slice at a time (its parser holds several
+times the frame it builds), and the whole window never exists twice, as one frame and
+again split by version. A small window is one read, as before.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from detectors.rows import Requests, Rows, requests_from_frame, rows_from_frame
+from detectors.rows import Requests, Rows, concat_rows, requests_from_frame, rows_from_frame
 from detectors.settings import ModelSettings
 from detectors.stats.reference import Kind
 from modeltap.store import FEATURE_PREFIX, Store
 
 Key = tuple[str, datetime, datetime]
+# A window is read in at most this many slices: each slice joins the labels again.
+MAX_SLICES = 16
 
 
 class Reads:
     """Reads for one job (``shared=False``) or for a whole pass (``shared=True``)."""
 
-    def __init__(self, store: Store, *, shared: bool = False, budget: int = 2_000_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        shared: bool = False,
+        budget: int = 2_000_000,
+        readers: int = 1,
+        slice_rows: int = 250_000,
+    ) -> None:
         self._store = store
         self._shared = shared
         self._budget = budget
+        self._readers = max(readers, 1)
+        self._slice_rows = max(slice_rows, 1)
         self._rows: OrderedDict[Key, Rows] = OrderedDict()
+        self._versions: OrderedDict[Key, dict[str, Rows]] = OrderedDict()
         self._requests: OrderedDict[Key, Requests] = OrderedDict()
         self._violations: dict[Key, dict[str, dict[str, int]]] = {}
         self._counts: dict[tuple[str, datetime, datetime], dict[datetime, tuple[int, int]]] = {}
@@ -73,6 +94,45 @@ class Reads:
         kinds = {name: kind for name, kind in settings.kinds.items() if name in features}
         return self._read(settings, start, end, kinds, labels=labels)
 
+    def versions(
+        self,
+        settings: ModelSettings,
+        start: datetime,
+        end: datetime,
+        *,
+        features: Collection[str],
+        labels: bool,
+        violations: bool,
+        expected: int = 0,
+    ) -> dict[str, Rows]:
+        """The rows of each version, with its type violations when asked (quality needs them).
+
+        ``expected`` is about how many rows the window holds (its event count): above
+        ``slice_rows`` the window is read in slices, several at a time, while the violations
+        are counted beside them.
+        """
+        key = (settings.model, start, end)
+        found = self._versions.get(key) if self._shared else None
+        counts = None
+        if found is None:
+            kinds = dict(settings.kinds)
+            if not self._shared:
+                kinds = {name: kind for name, kind in kinds.items() if name in features}
+            wanted = labels or self._shared
+            found, counts = self._read_versions(
+                settings, start, end, kinds, labels=wanted, expected=expected, count=violations
+            )
+            if self._shared:
+                self._keep(self._versions, key, found)
+        if not violations:
+            return found
+        if counts is None:
+            counts = self.violations(settings, start, end)
+        return {
+            version: replace(rows, violations=counts.get(version, {}))
+            for version, rows in found.items()
+        }
+
     def violations(
         self, settings: ModelSettings, start: datetime, end: datetime
     ) -> dict[str, dict[str, int]]:
@@ -83,10 +143,42 @@ class Reads:
             )
         return self._violations[key]
 
-    def _keep(self, cache: OrderedDict[Key, Any], key: Key, value: Requests | Rows) -> None:
+    def _keep(self, cache: OrderedDict[Key, Any], key: Key, value: Any) -> None:
         cache[key] = value
-        while len(cache) > 1 and sum(len(item) for item in cache.values()) > self._budget:
+        while len(cache) > 1 and sum(_size(item) for item in cache.values()) > self._budget:
             cache.popitem(last=False)
+
+    def _read_versions(
+        self,
+        settings: ModelSettings,
+        start: datetime,
+        end: datetime,
+        kinds: dict[str, Kind],
+        *,
+        labels: bool,
+        expected: int,
+        count: bool,
+    ) -> tuple[dict[str, Rows], dict[str, dict[str, int]] | None]:
+        """The rows by version, and the violations when ``count`` and read beside them."""
+        slices = min(-(-expected // self._slice_rows), MAX_SLICES)
+        if slices <= 1 or self._readers <= 1:
+            return self._read(settings, start, end, kinds, labels=labels).by_version({}), None
+        step = (end - start) / slices
+        bounds = [(start + step * index, start + step * (index + 1)) for index in range(slices)]
+        bounds[-1] = (bounds[-1][0], end)  # no rounding gap before the window's end
+
+        def read(bound: tuple[datetime, datetime]) -> dict[str, Rows]:
+            return self._read(settings, *bound, kinds, labels=labels).by_version({})
+
+        parts: dict[str, list[Rows]] = {}
+        with ThreadPoolExecutor(self._readers, thread_name_prefix="modeltap-reads") as pool:
+            counting = pool.submit(self.violations, settings, start, end) if count else None
+            # In slice order, whatever order they finish in: the same rows every time.
+            for split in pool.map(read, bounds):
+                for version, rows in split.items():
+                    parts.setdefault(version, []).append(rows)
+            counts = None if counting is None else counting.result()
+        return {version: concat_rows(parts[version]) for version in sorted(parts)}, counts
 
     def _read(
         self,
@@ -106,3 +198,9 @@ class Reads:
             with_labels=labels,
         )
         return rows_from_frame(frame, kinds, prefix=FEATURE_PREFIX)
+
+
+def _size(item: Requests | Rows | Mapping[str, Rows]) -> int:
+    if isinstance(item, Mapping):
+        return sum(len(rows) for rows in item.values())
+    return len(item)

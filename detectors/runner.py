@@ -91,7 +91,8 @@ class Runner:
         self, now: datetime, jobs: Iterable[tuple[str, str]] | None = None
     ) -> list[JobOutcome]:
         """Run jobs one after the other, sharing reads; a failing job does not stop the rest."""
-        reads = Reads(self._store, shared=True)
+        readers = max((settings.workers for settings in self._models.values()), default=1)
+        reads = Reads(self._store, shared=True, readers=readers)
         chosen = jobs or self.jobs()
         return [self.run(model, detector, now, reads) for model, detector in chosen]
 
@@ -101,7 +102,7 @@ class Runner:
         """Run one job for ``now`` unless another replica owns it at the moment."""
         settings = self._models[model]
         now = utc(now)
-        reads = reads or Reads(self._store)
+        reads = reads or Reads(self._store, readers=settings.workers)
         with self._store.detector_lock(model, detector) as owned:
             if not owned:
                 return JobOutcome(model, detector, "skipped")
@@ -198,7 +199,7 @@ class Runner:
         reads: Reads | None = None,
     ) -> list[DetectorResult]:
         """One detector's results for one window, read from the store."""
-        reads = reads or Reads(self._store)
+        reads = reads or Reads(self._store, readers=settings.workers)
         window = planned.window
         end = min(window.end, now)
         requests: dict[str, Requests] = {}
@@ -206,17 +207,15 @@ class Runner:
         if detector in READS_REQUESTS:
             requests = reads.requests(settings.model, window.start, end).by_version()
         if detector in READS_ROWS:
-            found = reads.rows(
+            rows = reads.versions(
                 settings,
                 window.start,
                 end,
                 features=_features(settings, detector),
                 labels=detector in READS_LABELS,
+                violations=detector == "quality",
+                expected=planned.counts[1],
             )
-            violations = {}
-            if detector == "quality":
-                violations = reads.violations(settings, window.start, end)
-            rows = found.by_version(violations)
         profiles: dict[str, Profile | None] = {}
         if detector in READS_PROFILE:
             profiles = {version: self._profile(settings.model, version) for version in rows}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
+from detectors.pool import available_cores
 from detectors.profile import ProfileSettings
 from detectors.stats.reference import Kind
 from detectors.stats.registry import PsiMode, Registry, default_registry
@@ -56,6 +57,8 @@ class ModelSettings:
     interval: timedelta = timedelta(minutes=5)
     label_horizon: timedelta = timedelta(days=7)
     registry: Registry = field(default_factory=default_registry)
+    # Threads scoring a window's features side by side; 1 scores them in the calling thread.
+    workers: int = 1
 
     @property
     def prediction_kind(self) -> Kind:
@@ -108,6 +111,7 @@ class ModelSettings:
             window=detectors.window,
             interval=detectors.interval,
             label_horizon=detectors.label_horizon,
+            workers=detectors.feature_workers or available_cores(),
         )
 
 

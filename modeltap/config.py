@@ -18,12 +18,13 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from modeltap.schema import DRIFT_TESTS
-from modeltap.units import ByteSize, Duration
+from modeltap.units import ByteSize, Duration, format_duration
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _ADDRESS = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.\-]*):(?P<port>\d{1,5})$")
@@ -164,6 +165,13 @@ class Thresholds(_Section):
     unseen_category_max: float | None = Field(default=None, ge=0, le=1)
 
 
+# The performance thresholds that only one kind of model has.
+TASK_THRESHOLDS = {
+    "classification": frozenset({"accuracy_min", "f1_min"}),
+    "regression": frozenset({"rmse_max", "mae_max"}),
+}
+
+
 class ModelConfig(_Section):
     name: str
     task: Literal["classification", "regression"]
@@ -197,17 +205,31 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
+        # Every problem at once: a user fixing one should not discover the next on re-run.
+        problems: list[str] = []
         names = [feature.name for feature in self.features]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise ValueError(f"feature names must be unique, repeated: {', '.join(duplicates)}")
+            problems.append(f"feature names must be unique, repeated: {', '.join(duplicates)}")
         if self.segment_by is not None:
             kinds = {feature.name: feature.type for feature in self.features}
             if kinds.get(self.segment_by) != "categorical":
-                raise ValueError(
+                problems.append(
                     f"segment_by must name a categorical feature of this model, "
                     f"got {self.segment_by!r}"
                 )
+        other = "regression" if self.task == "classification" else "classification"
+        misplaced = sorted(
+            key for key, value in self.thresholds.items()
+            if value is not None and key in TASK_THRESHOLDS[other]
+        )  # fmt: skip
+        if misplaced:
+            problems.append(
+                f"thresholds {', '.join(misplaced)} apply to {other} models and this one is "
+                f"{self.task} (it takes {', '.join(sorted(TASK_THRESHOLDS[self.task]))})"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -260,6 +282,9 @@ class ReferenceConfig(_Section):
     segment_sample_size: int = Field(default=2000, ge=100, le=2_000_000)
 
 
+MAX_FEATURE_WORKERS = 256
+
+
 class DetectorsConfig(_Section):
     window: Duration = timedelta(hours=1)
     interval: Duration = timedelta(minutes=5)
@@ -273,18 +298,48 @@ class DetectorsConfig(_Section):
     ab_alpha: float = Field(default=0.05, gt=0, lt=1)
     # Detector jobs run at the same time (threads) in `monitor detect`.
     workers: int = Field(default=4, ge=1, le=64)
+    # Threads that score one window's features side by side (numpy's sorts release the
+    # GIL); null: one per CPU core the process may use (its affinity and cgroup quota).
+    feature_workers: int | None = None
 
-    @model_validator(mode="after")
-    def _positive(self) -> DetectorsConfig:
-        for name in ("window", "interval"):
-            if getattr(self, name) <= timedelta(0):
-                raise ValueError(f"{name} must be longer than zero")
-        seconds = self.window.total_seconds()
-        if seconds < 1 or seconds != int(seconds):
-            raise ValueError(f"window must be a whole number of seconds, got {self.window}")
-        if self.label_horizon < timedelta(0):
+    @field_validator("feature_workers")
+    @classmethod
+    def _feature_workers(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= MAX_FEATURE_WORKERS:
+            raise ValueError(
+                f"feature_workers must be a whole number from 1 to {MAX_FEATURE_WORKERS} "
+                f"(1 scores features one after the other), or null for one per CPU core; "
+                f"got {value}"
+            )
+        return value
+
+    # Field validators rather than one model validator: each runs even when another key of
+    # the section is wrong, so `config check` reports every problem in one go.
+    @field_validator("window", "interval")
+    @classmethod
+    def _positive(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError(f"{info.field_name} must be longer than zero")
+        seconds = value.total_seconds()
+        if info.field_name == "window" and seconds != int(seconds):
+            raise ValueError(f"window must be a whole number of seconds, got {value}")
+        return value
+
+    @field_validator("label_horizon")
+    @classmethod
+    def _horizon(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        if value < timedelta(0):
             raise ValueError("label_horizon must not be negative")
-        return self
+        window = info.data.get("window")
+        if window is not None and timedelta(0) < value < window:
+            # Labels are awaited for label_horizon after a window; shorter than the window
+            # itself, the late labels of its first rows are dropped before it is even over.
+            raise ValueError(
+                f"label_horizon ({format_duration(value)}) is shorter than the window "
+                f"({format_duration(window)}); make it at least the window, or 0 for no "
+                "late labels"
+            )
+        return value
 
 
 class SidecarConfig(_Section):

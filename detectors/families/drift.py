@@ -10,15 +10,17 @@ matter. ``auto`` picks the test as Evidently 0.7 does (``_get_default_stattest``
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from detectors.emit import Scope
+from detectors.pool import SERIAL, Pool
 from detectors.profile import Profile
-from detectors.rows import Rows, category_counts, coerce_numerical
+from detectors.rows import BoolArray, Rows, TextArray, category_counts, coerce_numerical
 from detectors.settings import DriftSettings, ModelSettings
 from detectors.stats.binning import distinct_count
 from detectors.stats.outcome import StatResult
@@ -30,7 +32,7 @@ from detectors.stats.registry import (
     Registry,
     TestInput,
 )
-from detectors.stats.samples import CategoryCounts, NumericalSample
+from detectors.stats.samples import CategoryCounts, FloatArray, NumericalSample
 from modeltap.schema import DetectorResult
 
 REPORTED: Mapping[Kind, tuple[str, ...]] = {
@@ -178,27 +180,46 @@ NO_PROFILE = "no reference profile for this model and version; fit one with `mon
 
 
 def results(
-    scope: Scope, rows: Rows, profile: Profile | None, settings: ModelSettings
+    scope: Scope,
+    rows: Rows,
+    profile: Profile | None,
+    settings: ModelSettings,
+    *,
+    pool: Pool = SERIAL,
 ) -> list[DetectorResult]:
-    """Every feature's tests and flag, the dataset drift share, prediction drift; per segment."""
+    """Every feature's tests and flag, the dataset drift share, prediction drift; per segment.
+
+    Every column of the window and of each segment is one task on ``pool``; the rows come
+    back in the order of the serial run.
+    """
     if profile is None:
         return [_missing(scope, "dataset_drift", NO_PROFILE)]
-    results = _drift(scope, rows, profile, settings, skip=())
+    parts: list[_Part | DetectorResult] = [_Part(scope, rows, profile, None, frozenset())]
     segment_by = settings.segment_by
-    if segment_by is None or len(rows) == 0:
-        return results
-    values = rows.features[segment_by].to_numpy(dtype=object)
-    for value in top_values(values, settings.profile.max_segments):
-        here = scope.for_segment(f"{segment_by}={value}")
-        reference = profile.segments.get(value)
-        if reference is None:
-            results.append(
-                _missing(here, "dataset_drift", "the reference has no rows in this segment")
-            )
-            continue
-        results += _drift(
-            here, rows.select(values == value), reference, settings, skip={segment_by}
-        )
+    if segment_by is not None and len(rows):
+        values = rows.features[segment_by].to_numpy(dtype=object)
+        for value in top_values(values, settings.profile.max_segments):
+            here = scope.for_segment(f"{segment_by}={value}")
+            reference = profile.segments.get(value)
+            if reference is None:
+                parts.append(
+                    _missing(here, "dataset_drift", "the reference has no rows in this segment")
+                )
+                continue
+            parts.append(_Part(here, rows, reference, values == value, frozenset({segment_by})))
+    columns = [
+        _Column(part, feature, kind)
+        for part in parts
+        if isinstance(part, _Part)
+        for feature, kind in _columns(part, settings)
+    ]
+    judged = iter(pool.map(partial(_judge, settings=settings), columns))
+    results: list[DetectorResult] = []
+    for part in parts:
+        if isinstance(part, _Part):
+            results += _assemble(part, settings, [next(judged) for _ in _columns(part, settings)])
+        else:
+            results.append(part)
     return results
 
 
@@ -209,28 +230,116 @@ def top_values(values: np.ndarray[tuple[int], np.dtype[np.object_]], limit: int)
     return [str(value) for value, _ in ranked[:limit]]
 
 
-def _drift(
-    scope: Scope, rows: Rows, profile: Profile, settings: ModelSettings, skip: Collection[str]
-) -> list[DetectorResult]:
-    results: list[DetectorResult] = []
-    judged: list[FeatureDrift] = []
-    for feature, kind in settings.kinds.items():
-        if feature in skip:
-            continue
-        reference = profile.columns.get(feature)
-        if reference is None or reference.kind != kind:
-            results.append(
-                _missing(scope, "feature_drift", f"no {kind} reference for this feature", feature)
-            )
-            continue
-        current = rows.sample(feature) if kind == "numerical" else rows.counts(feature)
-        drift = feature_drift(feature, reference, current, settings.drift, settings.registry)
-        results += [scope.stat(test.test, test, feature=feature) for test in drift.tests]
-        results.append(
-            scope.stat("feature_drift", drift.flag, feature=feature, details=_tests(drift))
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """The window, or one segment of it: the rows where ``mask`` holds (all without one)."""
+
+    scope: Scope
+    rows: Rows
+    profile: Profile
+    mask: BoolArray | None
+    skip: frozenset[str]
+
+    @property
+    def size(self) -> int:
+        return len(self.rows) if self.mask is None else int(np.count_nonzero(self.mask))
+
+    def numbers(self, values: FloatArray) -> FloatArray:
+        return values if self.mask is None else values[self.mask]
+
+    def text(self, values: TextArray) -> TextArray:
+        return values if self.mask is None else values[self.mask]
+
+
+# The model's output, scored after the features: its predictions, and the score beside them.
+_PREDICTION, _SCORE = "prediction", "score"
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    """A column of a part: a feature and its kind, or the prediction ("") or score."""
+
+    part: _Part
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    """One column's rows, and its verdict when it counts towards the dataset drift share."""
+
+    rows: list[DetectorResult]
+    drift: FeatureDrift | None = None
+    output: bool = False
+
+
+def _columns(part: _Part, settings: ModelSettings) -> list[tuple[str, str]]:
+    """The columns a part scores, in the order its rows are written."""
+    columns: list[tuple[str, str]] = [
+        (name, kind) for name, kind in settings.kinds.items() if name not in part.skip
+    ]
+    if part.rows.prediction is not None:
+        columns.append(("", _PREDICTION))
+    if part.rows.score is not None and part.profile.score is not None:
+        columns.append(("score", _SCORE))
+    return columns
+
+
+def _judge(column: _Column, *, settings: ModelSettings) -> _Judged:
+    """One column's tests against its reference: a pure function, safe on any thread."""
+    part, feature, kind = column.part, column.name, column.kind
+    scope, rows = part.scope, part.rows
+    if kind in (_PREDICTION, _SCORE):
+        return _prediction(part, feature, kind, settings)
+    reference = part.profile.columns.get(feature)
+    if reference is None or reference.kind != kind:
+        return _Judged(
+            [_missing(scope, "feature_drift", f"no {kind} reference for this feature", feature)]
         )
-        judged.append(drift)
-    summary = dataset_drift(judged, settings.drift.dataset_drift_share)
+    current: NumericalSample | CategoryCounts
+    if kind == "numerical":
+        current = NumericalSample(part.numbers(rows.numbers(feature)))
+    elif part.mask is None:
+        current = rows.counts(feature)
+    else:
+        current = category_counts(part.text(rows.features[feature].to_numpy(dtype=object)))
+    drift = feature_drift(feature, reference, current, settings.drift, settings.registry)
+    judged = [scope.stat(test.test, test, feature=feature) for test in drift.tests]
+    judged.append(scope.stat("feature_drift", drift.flag, feature=feature, details=_tests(drift)))
+    return _Judged(judged, drift)
+
+
+def _prediction(part: _Part, feature: str, kind: str, settings: ModelSettings) -> _Judged:
+    """The model's output against the reference's: predictions, or the score beside them."""
+    scope, rows, profile = part.scope, part.rows, part.profile
+    reference: ColumnReference | None
+    current: NumericalSample | CategoryCounts
+    if kind == _SCORE:
+        assert rows.score is not None
+        reference, current = profile.score, NumericalSample(part.numbers(rows.score))
+    else:
+        assert rows.prediction is not None
+        reference, predicted = profile.prediction, part.text(rows.prediction)
+        if settings.prediction_kind == "numerical":
+            current = NumericalSample(coerce_numerical(pd.Series(predicted, dtype=object))[0])
+        else:
+            current = category_counts(predicted)
+    if reference is None:
+        missing = _missing(scope, "prediction_drift", "the reference has no predictions", feature)
+        return _Judged([missing], output=True)
+    drift = feature_drift(
+        feature or "prediction", reference, current, settings.drift, settings.registry
+    )
+    verdict = scope.stat("prediction_drift", drift.flag, feature=feature, details=_tests(drift))
+    return _Judged([verdict], output=True)
+
+
+def _assemble(part: _Part, settings: ModelSettings, judged: list[_Judged]) -> list[DetectorResult]:
+    """A part's rows: its features', the dataset drift share, then the model's output."""
+    features = [item for item in judged if not item.output]
+    results = [row for item in features for row in item.rows]
+    verdicts = [item.drift for item in features if item.drift is not None]
+    summary = dataset_drift(verdicts, settings.drift.dataset_drift_share)
     share = StatResult(
         test="dataset_drift",
         status="ok" if summary.share is not None else "insufficient_data",
@@ -239,47 +348,17 @@ def _drift(
         threshold=summary.threshold,
         direction="higher",
         drifted=summary.drifted,
-        reference_size=profile.rows,
-        current_size=len(rows),
+        reference_size=part.profile.rows,
+        current_size=part.size,
     )
     results.append(
-        scope.stat(
+        part.scope.stat(
             "dataset_drift",
             share,
             details={"drifted_features": list(summary.drifted_features), "judged": summary.judged},
         )
     )
-    results += _prediction_drift(scope, rows, profile, settings)
-    return results
-
-
-def _prediction_drift(
-    scope: Scope, rows: Rows, profile: Profile, settings: ModelSettings
-) -> list[DetectorResult]:
-    results: list[DetectorResult] = []
-    pairs: list[tuple[str, ColumnReference | None, NumericalSample | CategoryCounts | None]] = []
-    if rows.prediction is not None:
-        current: NumericalSample | CategoryCounts
-        if settings.prediction_kind == "numerical":
-            current = NumericalSample(coerce_numerical(pd.Series(rows.prediction, dtype=object))[0])
-        else:
-            current = category_counts(rows.prediction)
-        pairs.append(("", profile.prediction, current))
-    if rows.score is not None and profile.score is not None:
-        pairs.append(("score", profile.score, NumericalSample(rows.score)))
-    for feature, reference, sample in pairs:
-        if reference is None or sample is None:
-            results.append(
-                _missing(scope, "prediction_drift", "the reference has no predictions", feature)
-            )
-            continue
-        drift = feature_drift(
-            feature or "prediction", reference, sample, settings.drift, settings.registry
-        )
-        results.append(
-            scope.stat("prediction_drift", drift.flag, feature=feature, details=_tests(drift))
-        )
-    return results
+    return results + [row for item in judged if item.output for row in item.rows]
 
 
 def _tests(drift: FeatureDrift) -> dict[str, object]:

@@ -1,17 +1,23 @@
 """The quality family: per column, missing values, type violations and values unlike the
-reference, and the result rows they become."""
+reference, and the result rows they become.
+
+Each numerical column is counted with boolean masks rather than a filtered copy of its
+values, and each column is one task on the pool the window is scored with.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from detectors.emit import Scope
+from detectors.pool import SERIAL, Pool
 from detectors.profile import Profile
 from detectors.rows import Rows
 from detectors.settings import ModelSettings
-from detectors.stats.reference import CategoricalReference, NumericalReference
+from detectors.stats.reference import CategoricalReference, Kind, NumericalReference
 from detectors.stats.samples import CategoryCounts, FloatArray
 from modeltap.schema import DetectorResult
 
@@ -55,14 +61,14 @@ def numerical_quality(
     >>> numerical_quality(np.array([1.0, 11.0, np.nan, np.nan]), 1, ref).outside_share
     0.5
     """
-    finite = values[np.isfinite(values)]
     rows = int(values.size)
+    finite = np.isfinite(values)
+    usable = int(np.count_nonzero(finite))
     outside = None
     if reference is not None and reference.size:
-        outside = int(np.count_nonzero((finite < reference.minimum) | (finite > reference.maximum)))
-    return Quality(
-        rows, rows - int(finite.size) - violations, violations, outside, int(finite.size)
-    )
+        beyond = (values < reference.minimum) | (values > reference.maximum)
+        outside = int(np.count_nonzero(beyond & finite))
+    return Quality(rows, rows - usable - violations, violations, outside, usable)
 
 
 def categorical_quality(
@@ -83,51 +89,66 @@ def categorical_quality(
 
 
 def results(
-    scope: Scope, rows: Rows, profile: Profile | None, settings: ModelSettings
+    scope: Scope,
+    rows: Rows,
+    profile: Profile | None,
+    settings: ModelSettings,
+    *,
+    pool: Pool = SERIAL,
 ) -> list[DetectorResult]:
     """Missing values, type violations and values unlike the reference, per feature."""
-    results: list[DetectorResult] = []
-    for feature, kind in settings.kinds.items():
-        reference = profile.columns.get(feature) if profile is not None else None
-        violations = rows.violations.get(feature, 0)
-        quality: Quality
-        if kind == "numerical":
-            numeric_ref = reference if isinstance(reference, NumericalReference) else None
-            quality = numerical_quality(rows.numbers(feature), violations, numeric_ref)
-            outside_name, outside_threshold = "out_of_range_share", "out_of_range_max"
-        else:
-            category_ref = reference if isinstance(reference, CategoricalReference) else None
-            quality = categorical_quality(rows.counts(feature), len(rows), violations, category_ref)
-            outside_name, outside_threshold = "unseen_category_share", "unseen_category_max"
-        counts = {
-            "rows": quality.rows,
-            "missing": quality.missing,
-            "violations": quality.violations,
-        }
-        results += [
-            scope.metric(
-                "missing_ratio",
-                quality.missing_ratio,
-                threshold=settings.threshold("missing_ratio_max"),
-                feature=feature,
-                size=quality.rows,
-                details=counts,
-            ),
-            scope.metric(
-                "type_violation_share",
-                quality.violation_share,
-                threshold=settings.threshold("type_violation_max"),
-                feature=feature,
-                size=quality.rows,
-                details=counts,
-            ),
-            scope.metric(
-                outside_name,
-                quality.outside_share,
-                threshold=settings.threshold(outside_threshold),
-                feature=feature,
-                size=quality.usable,
-                details={"outside": quality.outside, "reference": reference is not None},
-            ),
-        ]
-    return results
+    work = partial(_feature, scope=scope, rows=rows, profile=profile, settings=settings)
+    return [row for rows_of in pool.map(work, settings.kinds.items()) for row in rows_of]
+
+
+def _feature(
+    column: tuple[str, Kind],
+    *,
+    scope: Scope,
+    rows: Rows,
+    profile: Profile | None,
+    settings: ModelSettings,
+) -> list[DetectorResult]:
+    feature, kind = column
+    reference = profile.columns.get(feature) if profile is not None else None
+    violations = rows.violations.get(feature, 0)
+    quality: Quality
+    if kind == "numerical":
+        numeric_ref = reference if isinstance(reference, NumericalReference) else None
+        quality = numerical_quality(rows.numbers(feature), violations, numeric_ref)
+        outside_name, outside_threshold = "out_of_range_share", "out_of_range_max"
+    else:
+        category_ref = reference if isinstance(reference, CategoricalReference) else None
+        quality = categorical_quality(rows.counts(feature), len(rows), violations, category_ref)
+        outside_name, outside_threshold = "unseen_category_share", "unseen_category_max"
+    counts = {
+        "rows": quality.rows,
+        "missing": quality.missing,
+        "violations": quality.violations,
+    }
+    return [
+        scope.metric(
+            "missing_ratio",
+            quality.missing_ratio,
+            threshold=settings.threshold("missing_ratio_max"),
+            feature=feature,
+            size=quality.rows,
+            details=counts,
+        ),
+        scope.metric(
+            "type_violation_share",
+            quality.violation_share,
+            threshold=settings.threshold("type_violation_max"),
+            feature=feature,
+            size=quality.rows,
+            details=counts,
+        ),
+        scope.metric(
+            outside_name,
+            quality.outside_share,
+            threshold=settings.threshold(outside_threshold),
+            feature=feature,
+            size=quality.usable,
+            details={"outside": quality.outside, "reference": reference is not None},
+        ),
+    ]

@@ -223,8 +223,43 @@ def test_detector_settings_are_validated_with_their_key_paths(tmp_path: Path) ->
 
 
 def test_windows_are_whole_seconds(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="detectors: window must be a whole number of seconds"):
+    with pytest.raises(
+        ConfigError, match=r"detectors\.window: window must be a whole number of seconds"
+    ):
         load_config(write(tmp_path, "detectors: {window: 90500ms}\n"), {})
+
+
+def test_checks_across_keys_are_reported_with_the_rest(tmp_path: Path) -> None:
+    text = """
+storage: {pool_size: -1}
+detectors: {window: 1h, label_horizon: 10m, min_rows: 0}
+models:
+  - name: house
+    task: regression
+    thresholds: {accuracy_min: 0.9}
+    features: [{name: rooms, type: numerical}, {name: rooms, type: numerical}]
+"""
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, text), {})
+    lines = str(raised.value).splitlines()[1:]
+    assert [line.split(":")[0].strip() for line in lines] == [
+        "storage.pool_size",
+        "models[0]",
+        "detectors.label_horizon",
+        "detectors.min_rows",
+    ]
+    model = next(line for line in lines if "models[0]" in line)
+    assert "feature names must be unique, repeated: rooms" in model
+    assert (
+        "thresholds accuracy_min apply to classification models and this one is regression "
+        "(it takes mae_max, rmse_max)"
+    ) in model
+    assert "label_horizon (10m) is shorter than the window (1h)" in str(raised.value)
+
+
+def test_a_horizon_of_zero_means_no_late_labels(tmp_path: Path) -> None:
+    loaded = load_config(write(tmp_path, "detectors: {window: 1h, label_horizon: 0s}\n"), {})
+    assert loaded.detectors.label_horizon == timedelta(0)
 
 
 def test_detector_defaults() -> None:

@@ -287,7 +287,14 @@ def test_too_little_data_fails_the_gate_and_names_the_setting(
 ) -> None:
     small = tmp_path / "small.csv"
     table(89, 2).drop(columns="truth").to_csv(small, index=False)
-    args = ["--reference", files["ref.csv"], "--current", small, "--config", files["c.yaml"]]
+    args: list[str | Path] = [
+        "--reference",
+        files["ref.csv"],
+        "--current",
+        small,
+        "--config",
+        files["c.yaml"],
+    ]
     result = run(*args)
     assert result.exit_code == 1
     assert "0 failed" in result.output
@@ -311,7 +318,12 @@ def test_continuous_labels_need_the_regression_task(tmp_path: Path) -> None:
         frame.to_csv(tmp_path / f"{name}.csv", index=False)
     labels = tmp_path / "truth.csv"
     pd.DataFrame({"label": rng.normal(0, 2, 500)}).to_csv(labels, index=False)
-    files = ["--reference", tmp_path / "ref.csv", "--current", tmp_path / "cur.csv"]
+    files: list[str | Path] = [
+        "--reference",
+        tmp_path / "ref.csv",
+        "--current",
+        tmp_path / "cur.csv",
+    ]
     refused = run(*files, "--labels", labels)
     assert refused.exit_code == 2
     assert "pass --task regression" in refused.output
@@ -322,7 +334,7 @@ def test_continuous_labels_need_the_regression_task(tmp_path: Path) -> None:
 
 
 def test_failures_only_shows_what_failed(files: dict[str, Path]) -> None:
-    args = [
+    args: list[str | Path] = [
         "--reference",
         files["ref.csv"],
         "--current",
