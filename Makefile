@@ -11,7 +11,7 @@ BIN    := $(VENV)/bin
 EXTRAS := dev,parquet,grafana,reports
 STAMP  := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: help venv demo test lint typecheck unit services-start services-stop services-status tools clean
+.PHONY: help venv demo test lint typecheck unit services-start services-stop services-status tools image clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -50,6 +50,9 @@ services-status:  ## say which services run where
 
 tools: $(STAMP)  ## install Helm and the manifest validators used by the chart checks
 	scripts/tools.sh
+
+image:  ## build the container images modeltap and modeltap-sidecar (podman, no registry needed)
+	scripts/image.sh build
 
 clean:  ## remove the virtualenv, service state and demo output
 	-scripts/services.sh stop

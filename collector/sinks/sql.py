@@ -2,6 +2,10 @@
 
 Writes are idempotent on the event id, so a batch sent twice (after a timeout, or
 replayed from the spool) is stored once.
+
+The store (SQLAlchemy, Alembic, the PostgreSQL driver) is imported with the first write,
+on the sink's thread, not when the sidecar starts: a sidecar is ready, and small, before
+its database has been needed.
 """
 
 from __future__ import annotations
@@ -9,11 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from collector.sinks.protocol import Refused
 from modeltap.errors import StorageDataError
 from modeltap.events import CapturedEvent, to_batch
-from modeltap.store import SqlStore, Store, open_store, redact
+
+if TYPE_CHECKING:
+    from modeltap.store import SqlStore, Store
 
 
 class SqlSink:
@@ -24,7 +32,7 @@ class SqlSink:
     """
 
     def __init__(self, url: str) -> None:
-        self.name = redact(url)
+        self.name = masked(url)
         self._url = url
         self._store: SqlStore | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modeltap-sink")
@@ -36,6 +44,8 @@ class SqlSink:
     def _write(self, events: list[CapturedEvent]) -> list[Refused]:
         if self._store is None:
             # Opened lazily: a database that is down at start-up must not stop the sidecar.
+            from modeltap.store import open_store  # noqa: PLC0415 - see the module's docstring
+
             self._store = open_store(self._url)
         return isolate(self._store, events)
 
@@ -62,3 +72,19 @@ def isolate(store: Store, events: list[CapturedEvent]) -> list[Refused]:
         middle = len(events) // 2
         return isolate(store, events[:middle]) + isolate(store, events[middle:])
     return []
+
+
+def masked(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for logs (the store's ``redact`` would
+    load SQLAlchemy just to name the sink).
+
+    >>> masked("postgresql+psycopg://app:s3cret@db:5432/modeltap")
+    'postgresql+psycopg://app:***@db:5432/modeltap'
+    >>> masked("sqlite:////var/lib/modeltap/capture.db")
+    'sqlite:////var/lib/modeltap/capture.db'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
