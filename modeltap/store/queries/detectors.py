@@ -8,19 +8,22 @@ writes it). Values of the wrong type are counted by ``type_violations``.
 On PostgreSQL the rows stream out through ``COPY (SELECT …) TO STDOUT`` as CSV straight
 into pandas' C parser, several times faster than fetching a million rows through the
 driver; SQLite (the embedded default, small by design) goes through SQLAlchemy.
+
+pandas (and psycopg, for the PostgreSQL queries) is imported by the functions that use it,
+not by this module: the sidecar's SQL sink writes through the same store, and must not
+carry pandas and numpy (≈ 100 MiB and half a second) into every model pod. Column types
+are therefore pandas' dtype names.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-from psycopg import sql
 from sqlalchemy import (
     Float,
     Integer,
@@ -39,6 +42,10 @@ from sqlalchemy.sql.expression import UnaryExpression
 
 from modeltap.errors import InputError
 from modeltap.store.tables import labels, predictions, requests
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from psycopg import sql
 
 FEATURE_PREFIX = "feature:"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -88,13 +95,15 @@ class RowQuery:
     def dtypes(self) -> dict[str, Any]:
         # Text as pandas categories: a million rows of a few distinct strings cost a million
         # small codes instead of a million Python strings.
-        types: dict[str, Any] = {"version": "category", "ts": np.float64, "prediction": "category"}
-        types |= {"score": np.float64, "label": "category", "label_received_at": np.float64}
-        types |= {FEATURE_PREFIX + name: np.float64 for name in self.numerical}
+        types: dict[str, Any] = {"version": "category", "ts": "float64", "prediction": "category"}
+        types |= {"score": "float64", "label": "category", "label_received_at": "float64"}
+        types |= {FEATURE_PREFIX + name: "float64" for name in self.numerical}
         return types | {FEATURE_PREFIX + name: "category" for name in self.categorical}
 
 
 def postgres_rows_query(query: RowQuery) -> sql.Composable:
+    from psycopg import sql  # noqa: PLC0415 - see the module's docstring
+
     columns: list[sql.Composable] = [
         sql.SQL("p.version"),
         sql.SQL("extract(epoch FROM p.ts)"),
@@ -172,13 +181,15 @@ def sqlite_frame(
     rows: Sequence[Sequence[Any]], names: list[str], dtypes: Mapping[str, Any]
 ) -> pd.DataFrame:
     """Rows fetched through SQLAlchemy, with times as epoch seconds and columns typed."""
+    import pandas as pd  # noqa: PLC0415 - see the module's docstring
+
     times = [index for index, name in enumerate(names) if name in ("ts", "label_received_at")]
     records = []
     for row in rows:
         record = list(row)
         for index in times:
             moment = record[index]
-            record[index] = moment.timestamp() if moment is not None else np.nan
+            record[index] = moment.timestamp() if moment is not None else math.nan
         records.append(record)
     frame = pd.DataFrame(records, columns=names)
     return frame.astype({name: dtypes[name] for name in names})
@@ -219,6 +230,9 @@ def copy_frame(
     connection: Connection, query: sql.Composable, names: list[str], dtypes: Mapping[str, Any]
 ) -> pd.DataFrame:
     """Run ``query`` through COPY … TO STDOUT (CSV) and parse it with pandas' C reader."""
+    import pandas as pd  # noqa: PLC0415 - see the module's docstring
+    from psycopg import sql  # noqa: PLC0415
+
     raw = connection.connection.driver_connection
     if raw is None:  # pragma: no cover - only for detached connections
         raise RuntimeError("connection has no driver connection")
@@ -254,12 +268,14 @@ def select_serving() -> Any:
 SERVING_NAMES = ["version", "latency_ms", "status_code", "upstream_failed"]
 SERVING_TYPES: dict[str, Any] = {
     "version": "category",
-    "latency_ms": np.float64,
-    "status_code": np.int64,
+    "latency_ms": "float64",
+    "status_code": "int64",
 }
 
 
 def serving_query(model: str, start: datetime, end: datetime) -> sql.Composable:
+    from psycopg import sql  # noqa: PLC0415 - see the module's docstring
+
     return sql.SQL(
         "SELECT version, latency_ms, status_code, (error IS NOT NULL)::int FROM requests "
         "WHERE model = {model} AND ts >= {start} AND ts < {end}"
