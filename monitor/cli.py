@@ -47,6 +47,10 @@ _COMMANDS = (
 )
 
 
+# What the detectors and file commands import, and the sidecar image leaves out.
+_ANALYSIS_PACKAGES = frozenset({"numpy", "pandas", "scipy", "pyarrow"})
+
+
 class _Group(click.Group):
     """Maps modeltap errors to exit codes for every command below it.
 
@@ -69,6 +73,17 @@ class _Group(click.Group):
         except ModeltapError as error:
             click.echo(f"error: {error}", err=True)
             ctx.exit(error.exit_code)
+        except ModuleNotFoundError as error:
+            if error.name is None or error.name.split(".")[0] not in _ANALYSIS_PACKAGES:
+                raise
+            # The sidecar image carries what capture needs, and no numpy, scipy or pandas.
+            click.echo(
+                f"error: this installation has no {error.name.split('.')[0]}, which "
+                f"`monitor {ctx.invoked_subcommand}` needs; use the full modeltap image, or "
+                "pip install modeltap (the sidecar image only captures)",
+                err=True,
+            )
+            ctx.exit(2)
 
 
 @click.group(cls=_Group, help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})

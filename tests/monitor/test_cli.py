@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -223,3 +224,30 @@ def test_help_imports_none_of_what_the_commands_need(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_a_command_the_sidecar_image_cannot_run_says_which_image_can(tmp_path: Path) -> None:
+    # Hidden as the sidecar image leaves them out: `check` needs them, and says so.
+    code = (
+        "import sys\n"
+        "sys.modules.update(dict.fromkeys(['numpy', 'pandas', 'scipy']))\n"
+        "from click.testing import CliRunner\n"
+        "from monitor.cli import cli\n"
+        "args = ['check', '--reference', 'a.csv', '--current', 'a.csv']\n"
+        "result = CliRunner().invoke(cli, args)\n"
+        "print(result.exit_code)\n"
+        "print(result.output)\n"
+    )
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    code_line, *rest = done.stdout.splitlines()
+    assert code_line == "2"
+    assert "this installation has no pandas, which `monitor check` needs" in "\n".join(rest)
+    assert "Traceback" not in done.stdout
