@@ -3,8 +3,9 @@ results saved here as each window comes back, and a stop that waits for the wind
 
 Workers only read and compute; the parent alone writes, so SQLite's one writer is never
 contended and a window is saved whole or not at all. A worker rebuilds its source from a
-picklable ``Job`` (the configuration, the file or the store URL); a file that had to be
-streamed into a scratch dataset is streamed once, by the parent, and shared.
+picklable ``Job`` (the configuration, the file) and the URL of the parent's own store, not
+the configuration's ``storage.url`` (a caller may have opened another); a file that had to
+be streamed into a scratch dataset is streamed once, by the parent, and shared.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from detectors.settings import ModelSettings
 from detectors.windows import Window
 from modeltap.config import MonitorConfig
 from modeltap.schema import DetectorResult
-from modeltap.store import Store, open_store
+from modeltap.store import SqlStore, Store, open_store
 
 Results = dict[str, list[DetectorResult]]
 
@@ -81,9 +82,13 @@ class Summary:
 class Computer:
     """Computes windows of one job from its source; one per process."""
 
-    def __init__(self, job: Job, source: WindowSource, store: Store | None) -> None:
+    def __init__(
+        self, job: Job, source: WindowSource, store: Store | None, *, processes: int = 1
+    ) -> None:
         self._job = job
-        self._settings = job.settings()
+        settings = job.settings()
+        # N processes each scoring features on every core would oversubscribe them N times.
+        self._settings = replace(settings, workers=max(1, settings.workers // processes))
         self._source = source
         self._store = store
         self._profiles: dict[str, Profile | None] = {}
@@ -125,12 +130,12 @@ def open_source(job: Job, store: Store) -> WindowSource:
 _worker: Computer | None = None
 
 
-def _start_worker(job: Job) -> None:
+def _start_worker(job: Job, store_url: str, processes: int) -> None:
     # Ctrl-C reaches the whole process group: the parent decides when to stop, not workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _worker  # noqa: PLW0603 - one computer per worker process, built once
-    store = open_store(job.config.storage.url, pool_size=1)
-    _worker = Computer(job, open_source(job, store), store)
+    store = open_store(store_url, pool_size=1)
+    _worker = Computer(job, open_source(job, store), store, processes=processes)
 
 
 def _compute(window: Window) -> tuple[Window, Results, tuple[int, int]]:
@@ -138,20 +143,37 @@ def _compute(window: Window) -> tuple[Window, Results, tuple[int, int]]:
     return _worker(window)
 
 
+def store_url(store: Store) -> str:
+    """The URL a worker reopens ``store`` with (password included: it goes to a child)."""
+    if not isinstance(store, SqlStore):
+        raise TypeError(f"{type(store).__name__} has no URL for worker processes to reopen")
+    url: str = store.engine.url.render_as_string(hide_password=False)
+    return url
+
+
 def computed(
-    job: Job, computer: Computer, windows: Sequence[Window], workers: int, stop: Callable[[], bool]
+    job: Job,
+    computer: Computer,
+    windows: Sequence[Window],
+    workers: int,
+    stop: Callable[[], bool],
+    *,
+    url: str | None = None,
 ) -> Iterator[tuple[Window, Results, tuple[int, int]]]:
     """Each window's results as they are ready (in order when ``workers`` is 1); after
-    ``stop()`` turns true no new window starts, and those in hand are still given."""
+    ``stop()`` turns true no new window starts, and those in hand are still given. Worker
+    processes read the store at ``url``."""
     if workers <= 1 or len(windows) <= 1:
         for window in windows:
             if stop():
                 return
             yield computer(window)
         return
+    if url is None:
+        raise ValueError("worker processes need the URL of the store to read")
     context = get_context("spawn")  # no inherited connections or threads in the workers
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=(job,)
+        workers, mp_context=context, initializer=_start_worker, initargs=(job, url, workers)
     ) as pool:
         waiting = iter(windows)
         running: set[Future[tuple[Window, Results, tuple[int, int]]]] = set()
@@ -193,7 +215,9 @@ def run(
     summary = Summary()
     started = timer()
     computer = Computer(job, source, store)
-    for window, results, counts in computed(job, computer, windows, workers, stop):
+    # The workers read the store this process writes to, whatever the configuration says.
+    url = store_url(store) if workers > 1 else None
+    for window, results, counts in computed(job, computer, windows, workers, stop, url=url):
         seen = observed.get(window.start, (0, 0))
         backfill.save(store, settings, window, results, counts=seen, now=job.now)
         summary.add(results, counts)

@@ -56,18 +56,29 @@ def demo(
 
     Writes hours of history for a churn model through the store, then starts a model
     server and a real `monitor sidecar` in front of it and sends it live traffic, and ends
-    on the HTML report of what the detectors found (report.html in --dir).
+    on the HTML report of what the detectors found (report.html in --dir). Ctrl-C at any
+    point stops the model server and the sidecar and says what was done (exit 130).
     """
     from monitor.demo.history import run_demo  # noqa: PLC0415 - pulls in numpy and pandas
+    from monitor.demo.steps import Steps  # noqa: PLC0415
 
     # Piped output gets rich's 80-column default, too narrow for the summary table.
     width = None if sys.stdout.isatty() else 120
-    run_demo(
-        directory,
-        hours=hours,
-        rps=rps,
-        seed=seed,
-        console=Console(width=width),
-        live_seconds=live_seconds,
-        live_rps=live_rps,
-    )
+    console = Console(width=width)
+    steps = Steps(directory / "demo.db")
+    try:
+        run_demo(
+            directory,
+            hours=hours,
+            rps=rps,
+            seed=seed,
+            console=console,
+            live_seconds=live_seconds,
+            live_rps=live_rps,
+            steps=steps,
+        )
+    except KeyboardInterrupt:
+        # By here every child process has been stopped (run_live's finally) and the store
+        # closed; what is left to do is say how far it got. 130: killed by SIGINT, by custom.
+        console.print(steps.interrupted(), soft_wrap=True, highlight=False, markup=False)
+        sys.exit(130)

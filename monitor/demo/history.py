@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from modeltap.store import SqlStore
 from monitor.demo.live import run_live
 from monitor.demo.model import churn_probability
 from monitor.demo.population import MODEL, customers
+from monitor.demo.steps import Steps
 
 _BATCH = 1000
 
@@ -143,29 +145,73 @@ def run_demo(
     console: Console,
     live_seconds: float = 20.0,
     live_rps: float = 50.0,
+    steps: Steps | None = None,
 ) -> None:
-    """History through the store, then live traffic through a real sidecar, summarised."""
+    """History through the store, then live traffic through a real sidecar, summarised.
+
+    ``steps`` records what is done as it goes: what a Ctrl-C part-way reports.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     database = directory / "demo.db"
+    steps = steps or Steps(database)
     database.unlink(missing_ok=True)
     url = f"sqlite:///{database}"
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(hours=hours)
     rng = np.random.default_rng(seed)
 
-    store = SqlStore.open(url, migrate=True)
-    console.print(f"[bold]modeltap demo[/]: {hours} h of history for model '{MODEL}' into {url}")
-    total = int(hours * 3600 * rps)
+    # Closed however the demo ends: a Ctrl-C leaves no open connection behind either.
+    with closing(SqlStore.open(url, migrate=True)) as store:
+        console.print(
+            f"[bold]modeltap demo[/]: {hours} h of history for model '{MODEL}' into {url}"
+        )
+        _write_history(store, start, end, rps=rps, rng=rng, console=console, steps=steps)
+        from monitor.demo.detectors import run_detectors  # noqa: PLC0415 - the detectors' part
+
+        steps.doing("the detectors")
+        run_detectors(store, start, end, hours, console)
+        steps.done("every detector run once")
+        if live_seconds > 0:
+            _live(store, directory, seconds=live_seconds, rps=live_rps, seed=seed,
+                  console=console, steps=steps)  # fmt: skip
+        console.print(f"inspect it yourself: sqlite3 {database} 'select count(*) from predictions'")
+        from monitor.demo.report import finish  # noqa: PLC0415 - the report's part
+
+        steps.doing("writing the report")
+        report, openmetrics = finish(store, start, end, hours=hours, directory=directory,
+                                     console=console)  # fmt: skip
+        steps.done("the report and the OpenMetrics history written")
+    console.print()
+    for line in steps.summary(report, openmetrics):
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
+
+
+def _write_history(
+    store: SqlStore,
+    start: datetime,
+    end: datetime,
+    *,
+    rps: float,
+    rng: np.random.Generator,
+    console: Console,
+    steps: Steps,
+) -> None:
+    """The synthetic history through the store, a redelivery of its first batch, a table."""
+    total = int((end - start).total_seconds() * rps)
     first: EventBatch | None = None
     written = WriteSummary()
+    steps.doing("writing history", f"0 of {total} requests")
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("writing history", total=total)
         for batch in synthetic_traffic(start, end, rps, rng):
             written += store.write(batch)
             first = first or batch
             progress.advance(task, len(batch.requests))
+            steps.progress(f"{written.requests_written} of {total} requests stored")
     if first is None:
         raise InputError("no traffic generated; raise --rps or --hours")
+    hours = round((end - start).total_seconds() / 3600)
+    steps.done(f"{hours} h of history ({written.requests_written} requests stored)")
     console.print(
         f"stored {written.requests_written} requests, {written.predictions_written} prediction "
         f"rows, {written.labels_written} late labels"
@@ -181,35 +227,40 @@ def run_demo(
             f"{MODEL}: history per 30 minutes (drift planted in the last hour)", history, "%H:%M"
         )
     )
-    from monitor.demo.detectors import run_detectors  # noqa: PLC0415 - the detectors' part
 
-    run_detectors(store, start, end, hours, console)
 
-    if live_seconds > 0:
-        live_start = datetime.now(UTC)
-        run = run_live(
-            directory, url, seconds=live_seconds, rps=live_rps, seed=seed, console=console
-        )
-        live_end = datetime.now(UTC) + timedelta(seconds=1)
-        captured = store.read_requests(MODEL, live_start, live_end, columns=("request_id",))
-        rows = store.read_predictions(MODEL, live_start, live_end, features=["age"])
-        console.print(
-            f"live: {run.sent} requests sent, {run.answered_ok} answered 200 by the model "
-            f"through the sidecar; captured {len(captured)} requests and {len(rows)} prediction "
-            f"rows ({run.spooled:.0f} spooled, {run.dropped:.0f} dropped, "
-            f"{run.unparsed:.0f} unparsed); sidecar exit code {run.exit_code} after SIGTERM"
-        )
-        live = summarise(store, live_start, live_end, timedelta(seconds=5))
-        console.print(
-            _table(
-                f"{MODEL}: live traffic per 5 seconds (callers change halfway)", live, "%H:%M:%S"
-            )
-        )
-    console.print(f"inspect it yourself: sqlite3 {database} 'select count(*) from predictions'")
-    from monitor.demo.report import finish  # noqa: PLC0415 - the report's part
-
-    finish(store, start, end, hours=hours, directory=directory, console=console)
-    store.close()
+def _live(
+    store: SqlStore,
+    directory: Path,
+    *,
+    seconds: float,
+    rps: float,
+    seed: int,
+    console: Console,
+    steps: Steps,
+) -> None:
+    """Live traffic through a real sidecar into the same database, and what it captured."""
+    url = f"sqlite:///{directory / 'demo.db'}"
+    live_start = datetime.now(UTC)
+    steps.doing("live traffic through the sidecar", "starting the model server and sidecar")
+    run = run_live(
+        directory, url, seconds=seconds, rps=rps, seed=seed, console=console,
+        on_sent=lambda sent, total: steps.progress(f"{sent} of {total} requests sent"),
+    )  # fmt: skip
+    steps.done(f"{run.sent} live requests through the sidecar")
+    live_end = datetime.now(UTC) + timedelta(seconds=1)
+    captured = store.read_requests(MODEL, live_start, live_end, columns=("request_id",))
+    rows = store.read_predictions(MODEL, live_start, live_end, features=["age"])
+    console.print(
+        f"live: {run.sent} requests sent, {run.answered_ok} answered 200 by the model "
+        f"through the sidecar; captured {len(captured)} requests and {len(rows)} prediction "
+        f"rows ({run.spooled:.0f} spooled, {run.dropped:.0f} dropped, "
+        f"{run.unparsed:.0f} unparsed); sidecar exit code {run.exit_code} after SIGTERM"
+    )
+    live = summarise(store, live_start, live_end, timedelta(seconds=5))
+    console.print(
+        _table(f"{MODEL}: live traffic per 5 seconds (callers change halfway)", live, "%H:%M:%S")
+    )
 
 
 def _table(title: str, summary: pd.DataFrame, time_format: str) -> Table:

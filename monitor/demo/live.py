@@ -8,6 +8,7 @@ callers change (older customers, more on the "pro" plan), which the summary show
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,7 +102,13 @@ def _payload(rng: np.random.Generator, drifted: bool, oip: bool) -> tuple[str, d
 
 
 async def _traffic(
-    port: int, seconds: float, rps: float, seed: int, console: Console
+    port: int,
+    seconds: float,
+    rps: float,
+    *,
+    seed: int,
+    console: Console,
+    on_sent: Callable[[int, int], None],
 ) -> tuple[int, int]:
     rng = np.random.default_rng(seed)
     total = int(seconds * rps)
@@ -121,6 +129,7 @@ async def _traffic(
             task = progress.add_task("live traffic through the sidecar", total=total)
             for index in range(total):
                 await asyncio.sleep(max(0.0, started + index / rps - time.monotonic()))
+                on_sent(index + 1, total)
                 job = asyncio.create_task(one(index))
                 tasks.add(job)
                 job.add_done_callback(tasks.discard)
@@ -149,33 +158,75 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise ModeltapError(f"the demo's {log.stem} did not get ready in 30 s; see {log}")
 
 
+def _start(
+    command: list[str], log: Path, processes: list[subprocess.Popen[bytes]]
+) -> subprocess.Popen[bytes]:
+    with log.open("wb") as output:
+        # Its own session: a Ctrl-C at the terminal reaches the demo alone, which then stops
+        # the sidecar and the model server itself, in order, and waits for them.
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    processes.append(process)
+    return process
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each process still running, last started first (the sidecar flushes what
+    it holds while the model server still answers), then SIGKILL to any still there after
+    the grace; a second Ctrl-C skips the wait."""
+    deadline = time.monotonic() + _STOP_WAIT
+    try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            for process in reversed(processes):
+                if process.poll() is None:
+                    process.terminate()
+                    process.wait(max(0.0, deadline - time.monotonic()))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 def run_live(
-    directory: Path, sink: str, *, seconds: float, rps: float, seed: int, console: Console
+    directory: Path,
+    sink: str,
+    *,
+    seconds: float,
+    rps: float,
+    seed: int,
+    console: Console,
+    on_sent: Callable[[int, int], None] = lambda sent, total: None,
 ) -> LiveRun:
-    """Start the model server and the sidecar, send traffic, stop the sidecar with SIGTERM."""
+    """Start the model server and the sidecar, send traffic, stop the sidecar with SIGTERM.
+
+    However it ends (Ctrl-C included), both processes are stopped before it returns.
+    """
     model_port = _free_port()
     config, port, metrics_port = sidecar_config(directory, sink, model_port)
     logs = directory / "model.log", directory / "sidecar.log"
-    with logs[0].open("wb") as model_log:
-        model = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "monitor.demo.model", "--port", str(model_port)],
-            stdout=model_log,
-            stderr=subprocess.STDOUT,
-        )
-    with logs[1].open("wb") as sidecar_log:
-        sidecar = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "monitor", "--config", str(config), "sidecar"],
-            stdout=sidecar_log,
-            stderr=subprocess.STDOUT,
-        )
+    processes: list[subprocess.Popen[bytes]] = []
     try:
+        model = _start(
+            [sys.executable, "-m", "monitor.demo.model", "--port", str(model_port)],
+            logs[0],
+            processes,
+        )
+        sidecar = _start(
+            [sys.executable, "-m", "monitor", "--config", str(config), "sidecar"],
+            logs[1],
+            processes,
+        )
         _wait_ready(f"http://127.0.0.1:{model_port}/v2/health/ready", model, logs[0])
         _wait_ready(f"http://127.0.0.1:{metrics_port}/readyz", sidecar, logs[1])
         console.print(
             f"model server on :{model_port}, [bold]monitor sidecar[/] on :{port} in front of it "
             f"(metrics :{metrics_port}), writing to {sink}"
         )
-        sent, ok = asyncio.run(_traffic(port, seconds, rps, seed, console))
+        sent, ok = asyncio.run(
+            _traffic(port, seconds, rps, seed=seed, console=console, on_sent=on_sent)
+        )
         metrics = f"http://127.0.0.1:{metrics_port}/metrics"
         with urllib.request.urlopen(metrics) as response:
             exposition = response.read().decode()
@@ -188,10 +239,7 @@ def run_live(
                 f"is 25 s); see {logs[1]}"
             ) from None
     finally:
-        for process in (sidecar, model):
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        stop(processes)
     return LiveRun(
         sent=sent,
         answered_ok=ok,

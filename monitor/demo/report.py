@@ -22,8 +22,9 @@ def finish(
     hours: int,
     directory: Path,
     console: Console,
-) -> Path:
-    """Write ``report.html`` (and the history as OpenMetrics) into ``directory``; say where."""
+) -> tuple[Path, Path]:
+    """Write ``report.html`` (and the history as OpenMetrics) into ``directory``; say where.
+    Returns both paths."""
     settings = ModelSettings.from_config(demo_config(hours), "churn")
     report = directory / "report.html"
     size = write_report(store, settings, start, end, report)
@@ -41,4 +42,4 @@ def finish(
         "`monitor detect` on http://127.0.0.1:9110/metrics (with the demo's database as "
         f"storage.url=sqlite:///{directory / 'demo.db'})"
     )
-    return report
+    return report, history

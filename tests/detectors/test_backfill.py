@@ -216,3 +216,27 @@ def test_only_a_version_keeps_that_versions_data(store: SqlStore) -> None:
     only = data.only("v2")
     assert set(only.rows) == set(only.requests) == {"v2"}
     assert replace(only).counts[1] == len(only.rows["v2"])
+
+
+def test_workers_read_the_store_in_use_not_the_configured_one(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    two_versions(store)
+    found = backfill.windows(at(2), at(6), HOUR)
+    # The configuration names a database that does not exist: a worker opening it would fail.
+    elsewhere = f"sqlite:///{tmp_path / 'missing' / 'other.db'}"
+    job = Job(
+        config().model_copy(
+            update={"storage": config().storage.model_copy(update={"url": elsewhere})}
+        ),
+        MODEL,
+        HOUR,
+        backfill.as_of(found),
+        FAMILIES,
+    )
+    source = backfill.StoreSource(store, SETTINGS)
+    observed = source.event_counts(at(2), at(6), HOUR)
+    summary = run(job, store, source, found, observed, workers=2)
+    assert (summary.windows, summary.stopped) == (4, False)
+    assert summary.rows == sum(counts[1] for counts in observed.values())
+    assert not (tmp_path / "missing").exists()
