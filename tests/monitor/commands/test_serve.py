@@ -66,7 +66,8 @@ def test_serve_takes_labels_and_logged_calls_and_stops_cleanly(tmp_path: Path) -
             [{"request_id": "r1", "label": 1}],
             {"Authorization": "Bearer t0ken"},
         )
-        assert (status, body) == (200, {"written": 1, "updated": 0})
+        # No prediction r1 is stored yet, so the label is kept and counted as unmatched.
+        assert (status, body) == (200, {"written": 1, "updated": 0, "unmatched": 1})
         for kind, payload in (
             ("request", {"instances": [[1, 2]]}),
             ("response", {"predictions": [0]}),
