@@ -30,6 +30,7 @@ from detectors.stats.reference import Kind
 from modeltap.store import FEATURE_PREFIX, Store
 
 Key = tuple[str, datetime, datetime]
+Violations = dict[str, dict[str, int]]
 # A window is read in at most this many slices: each slice joins the labels again.
 MAX_SLICES = 16
 
@@ -88,11 +89,11 @@ class Reads:
             key = (settings.model, start, end)
             found = self._rows.get(key)
             if found is None:
-                found = self._read(settings, start, end, dict(settings.kinds), labels=True)
+                found = self._read(settings, start, end, dict(settings.kinds), labels=True)[0]
                 self._keep(self._rows, key, found)
             return found
         kinds = {name: kind for name, kind in settings.kinds.items() if name in features}
-        return self._read(settings, start, end, kinds, labels=labels)
+        return self._read(settings, start, end, kinds, labels=labels)[0]
 
     def versions(
         self,
@@ -108,8 +109,8 @@ class Reads:
         """The rows of each version, with its type violations when asked (quality needs them).
 
         ``expected`` is about how many rows the window holds (its event count): above
-        ``slice_rows`` the window is read in slices, several at a time, while the violations
-        are counted beside them.
+        ``slice_rows`` the window is read in slices, several at a time. The violations are
+        counted in the same read as the rows (``Store.read_rows_counted``).
         """
         key = (settings.model, start, end)
         found = self._versions.get(key) if self._shared else None
@@ -119,11 +120,16 @@ class Reads:
             if not self._shared:
                 kinds = {name: kind for name, kind in kinds.items() if name in features}
             wanted = labels or self._shared
+            # The violations come with the rows when the rows hold every feature they count;
+            # a shared pass always counts them, for whichever family reads first.
+            counted = (violations or self._shared) and set(kinds) == set(settings.kinds)
             found, counts = self._read_versions(
-                settings, start, end, kinds, labels=wanted, expected=expected, count=violations
+                settings, start, end, kinds, labels=wanted, expected=expected, count=counted
             )
             if self._shared:
                 self._keep(self._versions, key, found)
+            if counts is not None and self._shared:
+                self._violations[key] = counts
         if not violations:
             return found
         if counts is None:
@@ -162,22 +168,25 @@ class Reads:
         """The rows by version, and the violations when ``count`` and read beside them."""
         slices = min(-(-expected // self._slice_rows), MAX_SLICES)
         if slices <= 1 or self._readers <= 1:
-            return self._read(settings, start, end, kinds, labels=labels).by_version({}), None
+            whole, counted = self._read(settings, start, end, kinds, labels=labels, count=count)
+            return whole.by_version({}), counted
         step = (end - start) / slices
         bounds = [(start + step * index, start + step * (index + 1)) for index in range(slices)]
         bounds[-1] = (bounds[-1][0], end)  # no rounding gap before the window's end
 
-        def read(bound: tuple[datetime, datetime]) -> dict[str, Rows]:
-            return self._read(settings, *bound, kinds, labels=labels).by_version({})
+        def read(bound: tuple[datetime, datetime]) -> tuple[dict[str, Rows], Violations | None]:
+            rows, counts = self._read(settings, *bound, kinds, labels=labels, count=count)
+            return rows.by_version({}), counts
 
         parts: dict[str, list[Rows]] = {}
+        counts: Violations | None = {} if count else None
         with ThreadPoolExecutor(self._readers, thread_name_prefix="modeltap-reads") as pool:
-            counting = pool.submit(self.violations, settings, start, end) if count else None
             # In slice order, whatever order they finish in: the same rows every time.
-            for split in pool.map(read, bounds):
+            for split, counted in pool.map(read, bounds):
                 for version, rows in split.items():
                     parts.setdefault(version, []).append(rows)
-            counts = None if counting is None else counting.result()
+                if counts is not None and counted is not None:
+                    _add(counts, counted)
         return {version: concat_rows(parts[version]) for version in sorted(parts)}, counts
 
     def _read(
@@ -188,16 +197,39 @@ class Reads:
         kinds: dict[str, Kind],
         *,
         labels: bool,
-    ) -> Rows:
-        frame = self._store.read_rows(
-            settings.model,
-            start,
-            end,
-            numerical=[name for name, kind in kinds.items() if kind == "numerical"],
-            categorical=[name for name, kind in kinds.items() if kind == "categorical"],
-            with_labels=labels,
-        )
-        return rows_from_frame(frame, kinds, prefix=FEATURE_PREFIX)
+        count: bool = False,
+    ) -> tuple[Rows, Violations | None]:
+        """The rows, and with ``count`` their type violations, counted in the same read."""
+        numerical = [name for name, kind in kinds.items() if kind == "numerical"]
+        categorical = [name for name, kind in kinds.items() if kind == "categorical"]
+        counts = None
+        if count:
+            frame, counts = self._store.read_rows_counted(
+                settings.model,
+                start,
+                end,
+                numerical=numerical,
+                categorical=categorical,
+                with_labels=labels,
+            )
+        else:
+            frame = self._store.read_rows(
+                settings.model,
+                start,
+                end,
+                numerical=numerical,
+                categorical=categorical,
+                with_labels=labels,
+            )
+        return rows_from_frame(frame, kinds, prefix=FEATURE_PREFIX), counts
+
+
+def _add(total: Violations, more: Violations) -> None:
+    """Add one slice's violation counts (per version, per feature) into ``total``."""
+    for version, counts in more.items():
+        into = total.setdefault(version, dict.fromkeys(counts, 0))
+        for name, count in counts.items():
+            into[name] += count
 
 
 def _size(item: Requests | Rows | Mapping[str, Rows]) -> int:

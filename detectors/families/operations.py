@@ -11,7 +11,7 @@ import numpy.typing as npt
 from detectors.emit import Scope
 from detectors.rows import Requests
 from detectors.settings import ModelSettings
-from detectors.stats.samples import FloatArray
+from detectors.stats.samples import FloatArray, order_free_mean
 from modeltap.schema import DetectorResult
 
 QUANTILES = (50, 90, 99)
@@ -70,7 +70,7 @@ def operations(
         requests=count,
         errors=errors,
         latency_ms=dict(zip(QUANTILES, levels, strict=False)),
-        latency_mean_ms=float(np.mean(measured)) if measured.size else None,
+        latency_mean_ms=order_free_mean(measured) if measured.size else None,
         throughput_rps=count / seconds if seconds > 0 else 0.0,
     )
 

@@ -9,6 +9,7 @@ ties; MAPE divides by max(|y|, machine epsilon).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ from detectors.emit import Scope
 from detectors.families.drift import top_values
 from detectors.rows import BoolArray, Rows, TextArray, coerce_numerical
 from detectors.settings import ModelSettings
-from detectors.stats.samples import FloatArray
+from detectors.stats.samples import FloatArray, order_free_mean
 from modeltap.schema import DetectorResult, Direction
 
 
@@ -121,9 +122,9 @@ def regression(labels: FloatArray, predictions: FloatArray) -> Regression:
     denominator = np.maximum(np.abs(labels), np.finfo(np.float64).eps)
     return Regression(
         size=int(labels.size),
-        mae=float(np.mean(np.abs(errors))),
-        rmse=float(np.sqrt(np.mean(errors**2))),
-        mape=float(np.mean(np.abs(errors) / denominator)),
+        mae=order_free_mean(np.abs(errors)),
+        rmse=math.sqrt(order_free_mean(errors**2)),
+        mape=order_free_mean(np.abs(errors) / denominator),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,16 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+
+def order_free_mean(values: FloatArray) -> float:
+    """The mean, correctly rounded (``math.fsum``) and so the same whatever the values' order:
+    a window read twice, its rows in another order, gives the very same figure.
+
+    >>> order_free_mean(np.array([1e16, 1.0, -1e16])), float(np.mean([1e16, 1.0, -1e16]))
+    (0.3333333333333333, 0.0)
+    """
+    return math.fsum(values.tolist()) / values.size
 
 
 def finite(values: npt.ArrayLike) -> FloatArray:

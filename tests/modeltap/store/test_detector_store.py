@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from modeltap.schema import DetectorRun, EventBatch, WindowRecord
 from modeltap.store import SqlStore
@@ -102,6 +103,34 @@ def test_unmeasured_latency_reads_as_nan_and_stays_out_of_the_figures(store: Sql
     assert figures.latency_mean_ms == 11.0
 
 
+def test_postgres_casts_the_printed_number_to_the_same_double_as_jsonb_would(
+    postgres_database: str,
+) -> None:
+    """The row query casts ``features ->> key`` (text) to float8 rather than the jsonb value.
+
+    PostgreSQL's jsonb-to-float8 cast prints the number and parses the text, so the two must
+    agree for every number, including ones a shorter path could round differently. (SQLite
+    reads numbers through json_extract; there is no cast to compare.)
+    """
+    store = SqlStore.open(postgres_database, migrate=True)
+    tricky = [0.1 + 0.2, 1e-30, 5e-324, 1.7976931348623157e308, -0.0, 2.0**53 + 1, 123456789.123]
+    tricky += [12345678901234567890, 1 / 3, 2.5e-8, 9007199254740993]
+    store.write(
+        EventBatch(
+            [request(n) for n in range(len(tricky))],
+            [prediction(n, features={"x": value}) for n, value in enumerate(tricky)],
+        )
+    )
+    with store.engine.connect() as connection:
+        pairs = connection.exec_driver_sql(
+            "SELECT (features ->> 'x')::float8, (features -> 'x')::float8 FROM predictions"
+        ).all()
+    store.close()
+    assert len(pairs) == len(tricky)
+    assert all(text == jsonb for text, jsonb in pairs)
+    assert sorted(text for text, _ in pairs) == sorted(float(value) for value in tricky)
+
+
 def test_type_violations_are_counted_per_version(store: SqlStore) -> None:
     store.write(EventBatch([request(0)], [prediction(0, features=MESSY)]))
     store.write(
@@ -124,6 +153,43 @@ def test_type_violations_are_counted_per_version(store: SqlStore) -> None:
         "v1": {"text_age": 1, "age": 0, "listy": 1, "plan": 0, "gap": 0},
         "v2": {"text_age": 1, "age": 0, "listy": 1, "plan": 0, "gap": 0},
     }
+
+
+def test_rows_counted_in_one_read_equal_the_rows_and_the_violations_read_apart(
+    store: SqlStore,
+) -> None:
+    store.write(EventBatch([request(0)], [prediction(0, features=MESSY)]))
+    other = {**MESSY, "age": "41", "plan": ["pro"], "tier": {"a": 1}, "vip": "x", "gap": 2}
+    store.write(
+        EventBatch([request(1, version="v2")], [prediction(1, features=other, version="v2")])
+    )
+    store.write(EventBatch([request(2)], [prediction(2, features={"age": 3, "plan": '"q"'})]))
+    store.write(EventBatch([request(3)], [prediction(3, features={"plan": 3, "tier": "3"})]))
+    numerical = ["age", "income", "gap", "bad", "text_age", "absent", "vip"]
+    categorical = ["plan", "tier", "vip2", "listy"]
+    frame, counts = store.read_rows_counted(
+        "churn", T0, T0 + HOUR, numerical=numerical, categorical=categorical, with_labels=True
+    )
+    apart = store.read_rows(
+        "churn", T0, T0 + HOUR, numerical=numerical, categorical=categorical, with_labels=True
+    )
+    kinds = dict.fromkeys(numerical, "numerical")
+    kinds |= dict.fromkeys(categorical, "categorical")
+    assert counts == store.type_violations("churn", T0, T0 + HOUR, kinds)
+    # Text where a number belongs, a list and an object where a category belongs.
+    assert (counts["v2"]["age"], counts["v2"]["plan"], counts["v2"]["tier"]) == (1, 1, 1)
+    assert (counts["v1"]["listy"], counts["v1"]["age"]) == (1, 0)
+    one, two = (f.sort_values("ts").reset_index(drop=True) for f in (frame, apart))
+    assert list(one.columns) == list(two.columns)
+    assert (one.dtypes == two.dtypes).all()
+    for column in one.columns:
+        assert _present(one[column]) == _present(two[column]), column
+
+
+def _present(values: Any) -> list[Any]:
+    """The values, with None for every kind of missing (NaN, None)."""
+    missing = values.isna().tolist()
+    return [None if gone else value for value, gone in zip(values, missing, strict=True)]
 
 
 def test_event_counts_per_window(store: SqlStore) -> None:
