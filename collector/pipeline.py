@@ -345,7 +345,7 @@ class Pipeline:
             if not replayed:
                 await asyncio.sleep(0.05)
 
-    async def replay_one(self) -> bool:
+    async def replay_one(self, timeout: float | None = None) -> bool:
         """Deliver the spool's oldest batches in one write; True when they were accepted.
 
         Spooled batches are as small as traffic made them; replaying them merged (up to
@@ -370,7 +370,7 @@ class Pipeline:
             # Written by an older or broken version, or damaged on disk: it will never
             # decode, so it must not stay at the head of the spool, blocking the rest.
             await self._set_aside(unreadable, "undecodable", "; ".join(sorted(problems)))
-        if events and (self._busy or not await self._send(events)):
+        if events and (self._busy or not await self._send(events, timeout=timeout)):
             if unreadable:  # keep the good events, without the lines already set aside
                 await self._rewrite_head(head, events)
             return False
@@ -397,8 +397,8 @@ class Pipeline:
         self._wake.set()
 
     async def close(self, deadline: float) -> None:
-        """Flush: the write in flight and the queue go to the sink if it answers before
-        ``deadline`` (a ``clock()`` value), else to the spool for the next start."""
+        """Flush: the write in flight, the spool and the queue go to the sink if it answers
+        before ``deadline`` (a ``clock()`` value), else to the spool for the next start."""
         self.stop()
         if self._sending is not None and not self._sending.done():
             try:
@@ -411,6 +411,12 @@ class Pipeline:
                     # all, the replayed copy is a duplicate the store ignores.
                     await self._to_spool(self._in_flight, front=True)
                     self._in_flight = None
+        # The spool next (it is older than the queue), while the sink takes it: the next
+        # start may never come to replay it (a deleted pod's emptyDir goes with the pod).
+        while self._spool.pending and not self._busy and self._breaker.allows():
+            left = deadline - self._clock()
+            if left <= 0 or not await self.replay_one(timeout=left):
+                break
         while self._queue:
             events = await self._convert(self._take())
             left = deadline - self._clock()

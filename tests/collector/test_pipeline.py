@@ -284,3 +284,20 @@ async def test_a_full_disk_is_counted_and_the_spool_recovers(tmp_path: Path) -> 
         await asyncio.gather(task, replay)
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+async def test_close_delivers_the_spool_to_a_sink_that_answers(tmp_path: Path) -> None:
+    # Spooled while the sink stalled; at shutdown it answers again: the spool goes to it
+    # rather than waiting for a next start that a deleted pod never has.
+    rig = Rig(tmp_path)
+    rig.sink.stalled.clear()
+    for n in range(10):
+        rig.pipeline.offer(exchange(n))
+    await rig.pipeline.close(deadline=time.monotonic() + 0.5)
+    assert rig.spool.pending >= 1
+    again = Rig(tmp_path)
+    for n in range(10, 15):
+        again.pipeline.offer(exchange(n))
+    await again.pipeline.close(deadline=time.monotonic() + 2)
+    assert again.spool.pending == 0
+    assert sorted(again.sink.request_ids) == sorted(f"r{n}" for n in range(15))

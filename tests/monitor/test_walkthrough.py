@@ -53,7 +53,7 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert "stored reference profile 1 for churn (every version): 2000 rows" in output
     assert "labels.csv: 300 written, 0 updated, 0 rejected; 0 match no stored prediction" in (
         output
-    )
+    ), output
     assert "churn/drift: ok" in output
     assert "feature_drift" in output
     # Traffic of half a minute lies in one window, or two when it crosses an hour.
