@@ -38,7 +38,7 @@ from modeltap.schema import (
 )
 from modeltap.store.detector_mixin import DetectorStore
 from modeltap.store.engine import WRITE, make_engine, translate_errors
-from modeltap.store.migrate import require_current, upgrade
+from modeltap.store.migrate import current_revision, head_revision, require_current, upgrade
 from modeltap.store.pairing_mixin import PairingStore
 from modeltap.store.protocol import REQUEST_COLUMNS
 from modeltap.store.sqlite import sqlite_insert_ignore
@@ -126,7 +126,7 @@ class SqlStore(DetectorStore, PairingStore):
     def open(cls, url: str, *, pool_size: int = 5, migrate: bool = False) -> SqlStore:
         """Connect; ``migrate`` upgrades the schema, otherwise an old schema is an error."""
         engine = make_engine(url, pool_size=pool_size)
-        if migrate:
+        if migrate and current_revision(engine) != head_revision():
             upgrade(engine)
         else:
             require_current(engine)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -10,9 +13,11 @@ from sqlalchemy import inspect
 
 from modeltap.store import SqlStore
 from modeltap.store.engine import make_engine
-from modeltap.store.migrate import current_revision, head_revision, upgrade
+from modeltap.store.migrate import current_revision, head_revision, scripts_head, upgrade
 from modeltap.store.tables import metadata
 from tests.modeltap.store.factories import T0, events
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_upgrade_reaches_head_and_matches_the_declared_tables(store_url: str) -> None:
@@ -86,3 +91,22 @@ def test_sqlite_upgrades_itself_and_postgres_waits_for_db_upgrade(store_url: str
         with pytest.raises(SchemaOutOfDateError, match="monitor db upgrade"):
             open_store(store_url)
         assert current_revision(make_engine(store_url)) is None
+
+
+def test_the_declared_head_is_alembics() -> None:
+    """``HEAD`` spares every current open an Alembic import; it must be the scripts' head."""
+    assert head_revision() == scripts_head()
+
+
+def test_opening_a_current_store_does_not_load_alembic(store_url: str) -> None:
+    SqlStore.open(store_url, migrate=True).close()
+    code = (
+        "import sys\n"
+        "from modeltap.store import open_store\n"
+        f"open_store({store_url!r}).close()\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == "False"
