@@ -36,6 +36,17 @@ detectors: {{window: 1h, interval: {interval}, label_horizon: 1d}}
 """
 
 
+@pytest.fixture(autouse=True)
+def clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """Now is a week after the test traffic, whatever the machine's date: `--at` must not be
+    in the future, and the traffic's fixed dates must not be compared with the wall clock."""
+    import detectors.daemon
+
+    now = T0 + timedelta(days=7)
+    monkeypatch.setattr(detectors.daemon, "system_clock", lambda: now)
+    return now
+
+
 def prepare(
     tmp_path: Path, *, interval: str = "5m", broken: bool = False, per_hour: int = 300
 ) -> Path:
@@ -161,6 +172,8 @@ class Daemon:
         return code
 
 
+# A real daemon process: APScheduler's timers run on the real clock, not a shifted one.
+@pytest.mark.real_clock
 def test_the_daemon_runs_jobs_and_stops_warmly_on_sigterm(tmp_path: Path) -> None:
     config = prepare(tmp_path, interval="1s")
     daemon = Daemon(config)
@@ -175,6 +188,8 @@ def test_the_daemon_runs_jobs_and_stops_warmly_on_sigterm(tmp_path: Path) -> Non
     assert all(h.failures == 0 for h in health.values())
 
 
+# A real daemon process: APScheduler's timers run on the real clock, not a shifted one.
+@pytest.mark.real_clock
 def test_a_second_sigterm_stops_at_once(tmp_path: Path) -> None:
     config = prepare(tmp_path, interval="1s", per_hour=3000)
     daemon = Daemon(config)
