@@ -22,11 +22,7 @@ def model_for_table(
     with none configured, one whose features are the table's columns, typed by their data.
     """
     if name is not None:
-        found = config.model(name)
-        if found is None:
-            known = ", ".join(m.name for m in config.models) or "none"
-            raise InputError(f"model {name!r} is not in the configuration (configured: {known})")
-        return found
+        return config.require_model(name)
     if len(config.models) == 1:
         return config.models[0]
     if config.models:

@@ -70,13 +70,7 @@ class ModelSettings:
 
     @classmethod
     def from_config(cls, config: MonitorConfig, name: str) -> ModelSettings:
-        model = config.model(name)
-        if model is None:
-            from modeltap.errors import InputError  # noqa: PLC0415 - error path only
-
-            known = ", ".join(item.name for item in config.models) or "none"
-            raise InputError(f"model {name!r} is not configured (configured: {known})")
-        return cls.from_model(config, model)
+        return cls.from_model(config, config.require_model(name))
 
     @classmethod
     def from_model(cls, config: MonitorConfig, model: ModelConfig) -> ModelSettings:

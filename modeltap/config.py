@@ -449,6 +449,16 @@ class MonitorConfig(_Section):
         """The configured model of that name, or None."""
         return next((model for model in self.models if model.name == name), None)
 
+    def require_model(self, name: str) -> ModelConfig:
+        """The configured model of that name; an InputError naming the configured ones if none."""
+        found = self.model(name)
+        if found is None:
+            from modeltap.errors import InputError  # noqa: PLC0415 - the error path only
+
+            known = ", ".join(model.name for model in self.models) or "none"
+            raise InputError(f"model {name!r} is not configured (configured: {known})")
+        return found
+
     @property
     def export_lookback(self) -> timedelta:
         """How far back the exporter reads results and runs (exporter.lookback or its default)."""

@@ -51,12 +51,9 @@ def import_(settings: Settings, /, file: Path, model: str | None, skip_invalid: 
     from modeltap.store import open_store  # noqa: PLC0415
 
     config = settings.config()
-    if model is not None and config.model(model) is None:
-        known = ", ".join(m.name for m in config.models) or "none"
-        raise InputError(
-            f"model {model!r} is not in the configuration (configured: {known}); labels for it "
-            "would never be joined to a prediction the detectors read"
-        )
+    if model is not None:
+        # Labels for a model no detector reads would never be joined to a prediction.
+        config.require_model(model)
     field = label_field_for(config, model)
     received = datetime.now(UTC)
     # Two passes keep memory flat for any file size: check every row, then store.

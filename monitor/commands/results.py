@@ -70,9 +70,7 @@ def results(
     from monitor.render import deciding, failed  # noqa: PLC0415
 
     config = settings.config()
-    if config.model(model) is None:
-        known = ", ".join(m.name for m in config.models) or "none"
-        raise InputError(f"model {model!r} is not in the configuration (configured: {known})")
+    config.require_model(model)
     until = parse_moment(end, "--end") if end else datetime.now(UTC)
     if start:
         since = parse_moment(start, "--start")

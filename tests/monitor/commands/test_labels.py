@@ -180,7 +180,7 @@ def test_a_model_not_in_the_configuration_is_refused(url: str, tmp_path: Path) -
     path.write_text("request_id,label\nreq-0,1\n")
     code, output = run(url, str(path), "--model", "nosuch")
     assert code == 2
-    assert "model 'nosuch' is not in the configuration (configured: none)" in output
+    assert "model 'nosuch' is not configured (configured: none)" in output
     assert stored_labels(url) == {}
 
 

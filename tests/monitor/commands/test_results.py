@@ -140,4 +140,4 @@ def test_usage_errors_exit_2(config: Path, args: list[str], message: str) -> Non
 def test_a_model_not_configured_is_named(config: Path) -> None:
     shown = CliRunner().invoke(cli, ["--config", str(config), "results", "--model", "nosuch"])
     assert shown.exit_code == 2
-    assert "model 'nosuch' is not in the configuration (configured: churn)" in shown.output
+    assert "model 'nosuch' is not configured (configured: churn)" in shown.output
