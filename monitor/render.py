@@ -266,12 +266,7 @@ def _newest_complete(results: Sequence[DetectorResult]) -> tuple[object, object]
 def _summary(result: DetectorResult) -> bool:
     if result.segment or result.detector in RAW_TESTS:
         return False
-    if result.detector in (
-        "missing_ratio",
-        "type_violation_share",
-        "out_of_range_share",
-        "unseen_category_share",
-    ):
+    if result.detector in QUALITY:
         return result.alert or bool(result.score)
     return True
 
@@ -283,11 +278,6 @@ def family(detector: str) -> str:
         return "operations"
     if detector.endswith("_drift") or detector in RAW_TESTS:
         return "drift"
-    if detector in (
-        "missing_ratio",
-        "type_violation_share",
-        "out_of_range_share",
-        "unseen_category_share",
-    ):
+    if detector in QUALITY:
         return "quality"
     return "performance"
