@@ -3,21 +3,26 @@
 Writes are idempotent on the event id, so a batch sent twice (after a timeout, or
 replayed from the spool) is stored once.
 
-The store (SQLAlchemy, Alembic, the PostgreSQL driver) is imported with the first write,
-on the sink's thread, not when the sidecar starts: a sidecar is ready, and small, before
-its database has been needed.
+The store (SQLAlchemy, the PostgreSQL driver) is imported with the first write, on the
+sink's thread, not when the sidecar starts: a sidecar is ready, and small, before its
+database has been needed. An embedded SQLite database that is new or older than this version
+is migrated by a short-lived ``monitor db upgrade`` process: Alembic and its scripts (about
+8 MiB) are never freed once imported, and a sidecar should not carry them for the rest of its
+life because it created its database once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from collector.sinks.protocol import Refused
-from modeltap.errors import StorageDataError
+from modeltap.errors import SchemaOutOfDateError, StorageDataError, StorageError
 from modeltap.events import CapturedEvent, to_batch
 
 if TYPE_CHECKING:
@@ -44,9 +49,7 @@ class SqlSink:
     def _write(self, events: list[CapturedEvent]) -> list[Refused]:
         if self._store is None:
             # Opened lazily: a database that is down at start-up must not stop the sidecar.
-            from modeltap.store import open_store  # noqa: PLC0415 - see the module's docstring
-
-            self._store = open_store(self._url)
+            self._store = opened(self._url)
         return isolate(self._store, events)
 
     async def close(self) -> None:
@@ -54,6 +57,30 @@ class SqlSink:
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self._store is not None:
             self._store.close()
+
+
+def opened(url: str) -> SqlStore:
+    """The store at ``url``, a SQLite file migrated first by a child process if it must be."""
+    from modeltap.store import SqlStore, open_store  # noqa: PLC0415 - see the module's docstring
+
+    if not url.startswith("sqlite") or ":memory:" in url:
+        # PostgreSQL is upgraded deliberately (open_store says so); an in-memory database
+        # exists only in this process, so only this process can create its tables.
+        return open_store(url)
+    try:
+        return SqlStore.open(url)
+    except SchemaOutOfDateError:
+        migrated = subprocess.run(
+            [sys.executable, "-m", "monitor", "db", "upgrade", "--url", url],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        if migrated.returncode != 0:
+            said = (migrated.stderr.strip() or migrated.stdout.strip()).splitlines()
+            raise StorageError(
+                f"could not create the tables in {masked(url)}: "
+                + (said[-1] if said else f"monitor db upgrade exited {migrated.returncode}")
+            ) from None
+        return SqlStore.open(url)
 
 
 def isolate(store: Store, events: list[CapturedEvent]) -> list[Refused]:

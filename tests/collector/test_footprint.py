@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from modeltap.store import current_revision, head_revision, make_engine
 from tests.collector.conftest import events_in
 
 STATISTICS = ["numpy", "pandas", "scipy"]
@@ -49,20 +50,27 @@ def test_a_kafka_sink_loads_no_database() -> None:
     assert loaded_after(code, [*STATISTICS, *DATABASE, "kafka"]) == ["kafka"]
 
 
-def test_a_sqlite_sink_writes_without_statistics_or_the_postgresql_driver(tmp_path: Path) -> None:
-    # The store (SQLAlchemy, Alembic) is loaded with the first write; pandas and numpy,
-    # which only the detectors' reads use, and psycopg are not.
+def test_a_sqlite_sink_writes_without_statistics_the_driver_or_alembic(tmp_path: Path) -> None:
+    # The store (SQLAlchemy) is loaded with the first write; pandas and numpy, which only
+    # the detectors' reads use, and psycopg are not. The new database is created by a child
+    # process, so Alembic never stays in the sidecar's memory.
+    database = tmp_path / "c.db"
     code = (
         "import asyncio\n"
         "from collector.sinks import open_sink\n"
         "from modeltap.config import KafkaConfig\n"
-        f"sink = open_sink('sqlite:///{tmp_path / 'c.db'}', KafkaConfig(), timeout=5.0,"
+        f"sink = open_sink('sqlite:///{database}', KafkaConfig(), timeout=5.0,"
         " source='s')\n"
         "import sys; assert 'sqlalchemy' not in sys.modules, 'the store loaded before a write'\n"
         "asyncio.run(sink.write([]))\n"
         "asyncio.run(sink.close())"
     )
-    assert loaded_after(code, STATISTICS + DATABASE) == ["alembic", "sqlalchemy"]
+    assert loaded_after(code, STATISTICS + DATABASE) == ["sqlalchemy"]
+    engine = make_engine(f"sqlite:///{database}")
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+    # Opened again, a database at the head is written without any child process.
+    assert loaded_after(code, STATISTICS + DATABASE) == ["sqlalchemy"]
 
 
 def test_the_command_line_loads_only_the_command_that_runs() -> None:

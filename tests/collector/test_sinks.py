@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from collector.sinks import SqlSink
-from modeltap.errors import StorageUnavailableError
+from modeltap.errors import StorageError, StorageUnavailableError
 from modeltap.events import CapturedEvent
-from modeltap.store import SqlStore
+from modeltap.store import SqlStore, make_engine, upgrade
 from tests.modeltap.store.factories import T0, prediction, request
 
 
@@ -53,3 +53,33 @@ async def test_a_database_that_is_down_fails_the_whole_write(tmp_path: Path) -> 
     with pytest.raises(StorageUnavailableError):
         await sink.write([event(1)])
     await sink.close()
+
+
+async def test_a_sqlite_database_the_child_cannot_migrate_is_a_storage_error(
+    tmp_path: Path,
+) -> None:
+    # A database written by a newer modeltap: the migrating child fails, the sink says which
+    # database and why, and the batch goes to the caller to spool, like any failed write.
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    SqlStore.open(url, migrate=True).close()
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    engine.dispose()
+    sink = SqlSink(url)
+    with pytest.raises(StorageError, match="could not create the tables in .*newer.db: .*9999"):
+        await sink.write([event(1)])
+    await sink.close()
+
+
+async def test_an_old_sqlite_database_is_upgraded_before_the_first_write(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    upgrade(engine, "0005")
+    engine.dispose()
+    sink = SqlSink(url)
+    assert await sink.write([event(1)]) == []
+    await sink.close()
+    store = SqlStore.open(url)
+    assert list(store.read_requests("churn", T0, T0.replace(hour=13))["request_id"]) == ["req-1"]
+    store.close()
