@@ -5,6 +5,10 @@ batch over and waits (on the sink's thread, never the event loop) until the brok
 acknowledged all of it with acks=all. A write that fails or times out raises, and the
 pipeline spools the batch; the producer is then dropped with whatever it still buffers, so
 the spool is the one copy that will be retried.
+
+kafka-python itself is imported with the first batch, on the sink's thread, like the store in
+the database sinks: a sidecar is ready, and about 8 MiB smaller, before it has anything to
+publish.
 """
 
 from __future__ import annotations
@@ -13,10 +17,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-from kafka import KafkaProducer
-from kafka.errors import InvalidRecordError, KafkaError, MessageSizeTooLargeError
+from typing import TYPE_CHECKING, Any
 
 from collector.kafka import client_settings, ensure_topics, parse_sink_url, to_message
 from collector.sinks.protocol import Refused
@@ -24,10 +25,10 @@ from modeltap.config import KafkaConfig
 from modeltap.errors import TransportError, TransportUnavailableError
 from modeltap.events import CapturedEvent
 
-log = logging.getLogger("modeltap.kafka")
+if TYPE_CHECKING:
+    from kafka import KafkaProducer
 
-# Errors about one record, which sending it again cannot fix.
-_REFUSED = (MessageSizeTooLargeError, InvalidRecordError)
+log = logging.getLogger("modeltap.kafka")
 
 
 class KafkaSink:
@@ -49,6 +50,9 @@ class KafkaSink:
         return await loop.run_in_executor(self._executor, self._write, list(events))
 
     def _connect(self) -> KafkaProducer:
+        from kafka import KafkaProducer  # noqa: PLC0415 - see the module's docstring
+        from kafka.errors import KafkaError  # noqa: PLC0415
+
         if self._producer is None:
             millis = int(self._timeout * 1000)
             try:
@@ -78,6 +82,14 @@ class KafkaSink:
 
     def _write(self, events: list[CapturedEvent]) -> list[Refused]:
         producer = self._connect()
+        from kafka.errors import (  # noqa: PLC0415 - loaded by _connect already
+            InvalidRecordError,
+            KafkaError,
+            MessageSizeTooLargeError,
+        )
+
+        # Errors about one record, which sending it again cannot fix.
+        refusing = (MessageSizeTooLargeError, InvalidRecordError)
         refused: list[Refused] = []
         try:
             futures: list[tuple[CapturedEvent, Any]] = []
@@ -85,7 +97,7 @@ class KafkaSink:
                 key, value, headers = to_message(event, self._source)
                 try:
                     sent = producer.send(self.topic, key=key, value=value, headers=headers)
-                except _REFUSED as error:  # larger than the producer may send
+                except refusing as error:  # larger than the producer may send
                     refused.append(Refused(event, f"Kafka refused the event: {error}"))
                     continue
                 futures.append((event, sent))
@@ -93,7 +105,7 @@ class KafkaSink:
             for event, future in futures:
                 try:
                     future.get(timeout=0)  # raises the delivery error, if any
-                except _REFUSED as error:  # the broker's limits, not its health
+                except refusing as error:  # the broker's limits, not its health
                     refused.append(Refused(event, f"Kafka refused the event: {error}"))
         except KafkaError as error:
             self._drop_producer()
@@ -103,6 +115,8 @@ class KafkaSink:
         return refused
 
     def _drop_producer(self) -> None:
+        from kafka.errors import KafkaError  # noqa: PLC0415 - loaded by _connect already
+
         producer, self._producer = self._producer, None
         if producer is not None:
             try:
