@@ -78,8 +78,10 @@ def encode_events(events: Sequence[CapturedEvent]) -> bytes:
     return "".join(dumps(encode_event(event)) + "\n" for event in events).encode()
 
 
+# Built on the first decode, not at import: a sidecar encodes every event but decodes only
+# when it replays its spool, and its start is on every pod's path to ready.
 class _Row(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     row_index: int = Field(ge=0)
     instance_id: str | None = None
@@ -89,7 +91,7 @@ class _Row(BaseModel):
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     v: int = Field(default=WIRE_VERSION, ge=1, le=WIRE_VERSION)
     event_id: str = Field(min_length=1, max_length=64)
