@@ -70,7 +70,7 @@ def opened(url: str) -> SqlStore:
     try:
         return SqlStore.open(url)
     except SchemaOutOfDateError:
-        migrated = subprocess.run(
+        migrated = subprocess.run(  # noqa: S603 - our own interpreter and command
             [sys.executable, "-m", "monitor", "db", "upgrade", "--url", url],
             capture_output=True, text=True, timeout=300, check=False,
         )  # fmt: skip
