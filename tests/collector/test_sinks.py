@@ -67,7 +67,7 @@ async def test_a_sqlite_database_the_child_cannot_migrate_is_a_storage_error(
         connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
     engine.dispose()
     sink = SqlSink(url)
-    with pytest.raises(StorageError, match="could not create the tables in .*newer.db: .*9999"):
+    with pytest.raises(StorageError, match=r"could not create the tables in .*newer.db: .*9999"):
         await sink.write([event(1)])
     await sink.close()
 
