@@ -22,6 +22,9 @@ trap '[ ${#started[@]} -eq 0 ] || scripts/services.sh stop "${started[@]}"' EXIT
 # shellcheck disable=SC1091
 . "${MONITOR_STATE_DIR:-.state}/services.env"
 
+# NannyML, the known answers of the performance estimators, lives in a virtualenv of its own.
+step "anchors"; current="anchor environment (NannyML)"; scripts/anchors.sh
+
 step "lint"; current=lint
 $BIN/ruff check .
 $BIN/ruff format --check .
