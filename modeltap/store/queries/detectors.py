@@ -389,25 +389,30 @@ def violation_statement(
     )
 
 
-def bucket(postgres: bool, column: Any, seconds: int) -> Any:
-    """Which window a timestamp falls in (epoch seconds // window seconds), in SQL.
+def bucket(postgres: bool, column: Any, seconds: int) -> tuple[Any, Any]:
+    """Which window a timestamp falls in, in SQL: (the expression to group by, the window's
+    key, epoch seconds // window seconds, computed from it once per group).
 
-    Exact on both: PostgreSQL's ``extract(epoch …)`` is numeric, and SQLite's
+    PostgreSQL groups by ``date_bin`` (integer arithmetic on the timestamp) and only then
+    takes the epoch of each group's start: ``extract(epoch …)`` is numeric, and computed for
+    every row it cost twice the scan (0.34 s against 0.14 s over a 1.1M-row hour). SQLite's
     ``strftime('%s')`` whole seconds suffice for windows of whole seconds.
     """
     if postgres:
-        return func.floor(func.extract("epoch", column) / seconds)
-    return cast(func.strftime("%s", column), Integer) // seconds
+        binned = func.date_bin(literal(timedelta(seconds=seconds)), column, literal(EPOCH))
+        return binned, func.floor(func.extract("epoch", binned) / seconds)
+    key = cast(func.strftime("%s", column), Integer) // seconds
+    return key, key
 
 
 def count_statement(
     postgres: bool, table: Any, model: str, *, start: datetime, end: datetime, seconds: int
 ) -> Any:
-    key = bucket(postgres, table.c.ts, seconds).label("bucket")
+    binned, key = bucket(postgres, table.c.ts, seconds)
     return (
-        select(key, func.count())
+        select(key.label("bucket"), func.count())
         .where(table.c.model == model, table.c.ts >= start, table.c.ts < end)
-        .group_by(key)
+        .group_by(binned)
     )
 
 
@@ -421,7 +426,7 @@ def labelled_statement(
     seconds: int,
 ) -> Any:
     """Windows (bucket keys) holding predictions whose labels arrived in (since, until]."""
-    key = bucket(postgres, predictions.c.ts, seconds).label("bucket")
+    binned, key = bucket(postgres, predictions.c.ts, seconds)
     model_column, ts_column = predictions.c.model, predictions.c.ts
     if not postgres:
         # The labels that arrived since the last run are few; the model's predictions over
@@ -432,8 +437,7 @@ def labelled_statement(
         # chooses by statistics.
         model_column, ts_column = _unindexed(model_column), _unindexed(ts_column)
     return (
-        select(key)
-        .distinct()
+        select(key.label("bucket"))
         .select_from(predictions.join(labels, labels.c.label_key == predictions.c.label_key))
         .where(
             and_(
@@ -443,6 +447,7 @@ def labelled_statement(
                 labels.c.received_at <= until,
             )
         )
+        .group_by(binned)
     )
 
 
