@@ -157,14 +157,6 @@ class DetectorStore:
     def detector_lock(self, model: str, detector: str) -> AbstractContextManager[bool]:
         return runs.advisory_lock(self._engine, model, detector)
 
-    def save_window(self, results: Sequence[DetectorResult], record: WindowRecord) -> None:
-        """The window's results and its record, in one transaction."""
-        self.upsert_results(results)
-        with translate_errors(self._engine), self._engine.connect() as connection:
-            connection.execution_options(**{WRITE: True})
-            with connection.begin():
-                runs.upsert_windows(connection, self._postgres, [record])
-
     def window_records(self, model: str, detector: str, since: datetime) -> list[WindowRecord]:
         with translate_errors(self._engine), self._engine.connect() as connection:
             return runs.window_records(connection, model, detector, utc(since))

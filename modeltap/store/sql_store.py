@@ -33,6 +33,7 @@ from modeltap.schema import (
     PurgeSummary,
     ReferenceProfile,
     RequestRecord,
+    WindowRecord,
     WriteSummary,
     utc,
 )
@@ -41,6 +42,7 @@ from modeltap.store.engine import WRITE, make_engine, translate_errors
 from modeltap.store.migrate import current_revision, head_revision, require_current, upgrade
 from modeltap.store.pairing_mixin import PairingStore
 from modeltap.store.protocol import REQUEST_COLUMNS
+from modeltap.store.queries import runs
 from modeltap.store.sqlite import sqlite_insert_ignore
 from modeltap.store.tables import (
     detector_results,
@@ -428,41 +430,33 @@ class SqlStore(DetectorStore, PairingStore):
     # -- detector results ---------------------------------------------------------------
 
     def upsert_results(self, results: Sequence[DetectorResult]) -> int:
-        if not results:
+        rows = _result_rows(results)
+        if not rows:
             return 0
-        unique = {tuple(getattr(result, key) for key in _RESULT_KEY): result for result in results}
-        rows = [
-            {
-                "model": r.model,
-                "version": r.version,
-                "detector": r.detector,
-                "feature": r.feature,
-                "segment": r.segment,
-                "window_start": utc(r.window_start),
-                "window_end": utc(r.window_end),
-                "computed_at": utc(r.computed_at),
-                "status": r.status,
-                "score": r.score,
-                "statistic": r.statistic,
-                "threshold": r.threshold,
-                "direction": r.direction,
-                "alert": r.alert,
-                "reference_size": r.reference_size,
-                "current_size": r.current_size,
-                "details": dict(r.details),
-            }
-            for r in unique.values()
-        ]
+        with translate_errors(self._engine), self._engine.connect() as connection:
+            connection.execution_options(**{WRITE: True})
+            with connection.begin():
+                self._upsert_result_rows(connection, rows)
+        return len(rows)
+
+    def save_window(self, results: Sequence[DetectorResult], record: WindowRecord) -> None:
+        """The window's results and its record, in one transaction: a window is never
+        recorded as done without its results, nor its results left without the record."""
+        rows = _result_rows(results)
+        with translate_errors(self._engine), self._engine.connect() as connection:
+            connection.execution_options(**{WRITE: True})
+            with connection.begin():
+                if rows:
+                    self._upsert_result_rows(connection, rows)
+                runs.upsert_windows(connection, self._postgres, [record])
+
+    def _upsert_result_rows(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         statement = self._insert(detector_results)
         statement = statement.on_conflict_do_update(
             index_elements=list(_RESULT_KEY),
             set_={name: statement.excluded[name] for name in rows[0] if name not in _RESULT_KEY},
         )
-        with translate_errors(self._engine), self._engine.connect() as connection:
-            connection.execution_options(**{WRITE: True})
-            with connection.begin():
-                connection.execute(statement, rows)
-        return len(rows)
+        connection.execute(statement, rows)
 
     def latest_results(self, model: str | None = None) -> list[DetectorResult]:
         table = detector_results
@@ -560,3 +554,31 @@ class SqlStore(DetectorStore, PairingStore):
 
 
 _JSON_COLUMNS = frozenset({"features", "prediction"})
+
+
+def _result_rows(results: Sequence[DetectorResult]) -> list[dict[str, Any]]:
+    """Result rows to upsert, the last of any that share a key (one statement cannot
+    update the same row twice)."""
+    unique = {tuple(getattr(result, key) for key in _RESULT_KEY): result for result in results}
+    return [
+        {
+            "model": r.model,
+            "version": r.version,
+            "detector": r.detector,
+            "feature": r.feature,
+            "segment": r.segment,
+            "window_start": utc(r.window_start),
+            "window_end": utc(r.window_end),
+            "computed_at": utc(r.computed_at),
+            "status": r.status,
+            "score": r.score,
+            "statistic": r.statistic,
+            "threshold": r.threshold,
+            "direction": r.direction,
+            "alert": r.alert,
+            "reference_size": r.reference_size,
+            "current_size": r.current_size,
+            "details": dict(r.details),
+        }
+        for r in unique.values()
+    ]
