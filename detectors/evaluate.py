@@ -2,7 +2,7 @@
 
 The live runner, ``monitor check`` and ``monitor backfill`` all end up here; only where the
 rows come from differs. Each family is one module of ``detectors/families`` with a
-``results`` function; the four that judge a version alone run per version, A/B across them.
+``results`` function; A/B runs across versions, every other family per version.
 Quality and drift score their features on a pool of ``settings.workers`` threads, opened
 for the call and closed with it; their rows are the same as with one.
 """
@@ -12,7 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from detectors.emit import Scope
-from detectors.families import ab, drift, operations, performance, quality
+from detectors.families import (
+    ab,
+    drift,
+    estimation,
+    multivariate,
+    operations,
+    performance,
+    quality,
+)
 from detectors.pool import Pool
 from detectors.profile import Profile
 from detectors.rows import Requests, Rows
@@ -58,6 +66,10 @@ def evaluate(
                 results += drift.results(here, version_rows, profile, settings, pool=pool)
             if "performance" in wanted and version_rows is not None:
                 results += performance.results(here, version_rows, settings)
+            if "estimation" in wanted and version_rows is not None:
+                results += estimation.results(here, version_rows, profile, settings)
+            if "multivariate" in wanted and version_rows is not None:
+                results += multivariate.results(here, version_rows, profile, settings)
     if "ab" in wanted:
         results += ab.results(scope, requests, rows, settings)
     return results

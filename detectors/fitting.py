@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pandas as pd
 
+from detectors.estimators import fit_estimators
 from detectors.offline import require_features
 from detectors.profile import Profile, fit_profile
 from detectors.rows import Rows, coerce_categorical, rows_from_frame, typed_features
@@ -42,7 +44,7 @@ def fit_rows(settings: ModelSettings, rows: Rows) -> Profile:
             f"feature(s) {', '.join(empty)} of model {settings.model!r} have no usable value in "
             f"the reference's {len(rows)} rows (all missing, or not of the configured type)"
         )
-    return profile
+    return replace(profile, estimators=fit_estimators(rows, settings))
 
 
 def rows_from_table(
@@ -51,10 +53,12 @@ def rows_from_table(
     *,
     prediction: str | None = "prediction",
     score: str | None = "score",
+    label: str | None = "label",
     what: str = "file",
 ) -> Rows:
     """Rows from a user's table (CSV, Parquet, JSON lines): a column for every feature,
-    which ``what`` (the file, for the error) must have."""
+    which ``what`` (the file, for the error) must have; the outcome columns when present
+    (a reference's labels are what the performance estimators are fitted on)."""
     if not settings.kinds:
         raise InputError(f"model {settings.model!r} has no features configured")
     require_features(settings.model, list(settings.kinds), frame, what)
@@ -64,19 +68,23 @@ def rows_from_table(
         typed["prediction"] = coerce_categorical(frame[prediction])[0]
     if score is not None and score in frame:
         typed["score"] = pd.to_numeric(frame[score], errors="coerce")
+    if label is not None and label in frame:
+        typed["label"] = coerce_categorical(frame[label])[0]
     return rows_from_frame(typed, settings.kinds, prefix=FEATURE_PREFIX, violations=violations)
 
 
 def rows_from_store(
     store: Store, settings: ModelSettings, start: datetime, end: datetime, version: str | None
 ) -> Rows:
-    """Rows the model served between ``start`` and ``end`` (of one version, if given)."""
+    """Rows the model served between ``start`` and ``end`` (of one version, if given), with
+    the labels that have arrived for them."""
     frame = store.read_rows(
         settings.model,
         start,
         end,
         numerical=[name for name, kind in settings.kinds.items() if kind == "numerical"],
         categorical=[name for name, kind in settings.kinds.items() if kind == "categorical"],
+        with_labels=True,
     )
     violations = store.type_violations(settings.model, start, end, settings.kinds)
     if version is None:

@@ -1,4 +1,5 @@
-"""A model's fitted reference: every feature, the prediction, the score, and per-segment copies.
+"""A model's fitted reference: every feature, the prediction, the score, per-segment copies,
+and the estimators' states (``detectors.estimators``).
 
 Fit once (``monitor reference set``), store as JSON, score every window against it: windows
 never re-read raw reference data.
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from detectors.estimators import Estimators
 from detectors.rows import Rows, category_counts, coerce_numerical
 from detectors.stats.reference import (
     ColumnReference,
@@ -51,6 +53,8 @@ class Profile:
     segment_by: str | None = None
     segments: Mapping[str, Profile] = field(default_factory=dict)
     settings: ProfileSettings = ProfileSettings()
+    # The estimation and multivariate states (None in a profile fitted before them).
+    estimators: Estimators | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-compatible mapping; ``Profile.from_json`` reads it back."""
@@ -69,6 +73,7 @@ class Profile:
             "score": self.score.to_json() if self.score else None,
             "segment_by": self.segment_by,
             "segments": {value: segment.to_json() for value, segment in self.segments.items()},
+            "estimators": self.estimators.to_json() if self.estimators else None,
         }
 
     @classmethod
@@ -93,6 +98,7 @@ class Profile:
             )
         prediction = data.get("prediction")
         score = data.get("score")
+        estimators = data.get("estimators")
         return cls(
             rows=int(data["rows"]),
             columns={name: column_from_json(item) for name, item in data["columns"].items()},
@@ -101,6 +107,7 @@ class Profile:
             segment_by=data.get("segment_by"),
             segments={value: cls._from_json(item) for value, item in data["segments"].items()},
             settings=ProfileSettings(**data["settings"]),
+            estimators=Estimators.from_json(estimators) if estimators else None,
         )
 
 

@@ -34,9 +34,10 @@ from modeltap.schema import FAMILIES, DetectorResult, DetectorRun, WindowRecord,
 from modeltap.store import Store
 
 READS_REQUESTS = frozenset({"operations", "ab"})
-READS_ROWS = frozenset({"quality", "drift", "performance", "ab"})
-READS_LABELS = frozenset({"performance", "ab"})
-READS_PROFILE = frozenset({"quality", "drift"})
+READS_ROWS = frozenset({"quality", "drift", "performance", "ab", "estimation", "multivariate"})
+# Estimation reads labels for the realized figures beside its estimates.
+READS_LABELS = frozenset({"performance", "ab", "estimation"})
+READS_PROFILE = frozenset({"quality", "drift", "estimation", "multivariate"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +253,8 @@ class Runner:
 
 
 def _features(settings: ModelSettings, detector: str) -> list[str]:
-    """The features a detector reads: all for quality and drift, the segment's for performance."""
+    """The features a detector reads: all for those scored against the reference profile,
+    the segment's for performance."""
     if detector in READS_PROFILE:
         return list(settings.kinds)
     if detector == "performance" and settings.segment_by is not None:

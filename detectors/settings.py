@@ -32,6 +32,31 @@ class DriftSettings:
         return self.numerical_method if kind == "numerical" else self.categorical_method
 
 
+@dataclass(frozen=True, slots=True)
+class EstimationSettings:
+    """How performance is estimated before labels (``detectors.estimation``)."""
+
+    enabled: bool = True
+    min_rows: int = 100
+    chunks: int = 10
+    # Fixed thresholds per metric; a metric not named is judged by the reference's band.
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MultivariateSettings:
+    """How the features are judged together (``detectors.multivariate``)."""
+
+    reconstruction: bool = True
+    domain_classifier: bool = False
+    variance: float = 0.65
+    reconstruction_threshold: float | None = None
+    domain_threshold: float = 0.55
+    sample_size: int = 2000
+    min_rows: int = 100
+    chunks: int = 10
+
+
 @dataclass(frozen=True)
 class ModelSettings:
     """One model's features, task and thresholds, as plain values.
@@ -51,6 +76,8 @@ class ModelSettings:
     thresholds: Mapping[str, float | None] = field(default_factory=dict)
     drift: DriftSettings = field(default_factory=DriftSettings)
     profile: ProfileSettings = field(default_factory=ProfileSettings)
+    estimation: EstimationSettings = field(default_factory=EstimationSettings)
+    multivariate: MultivariateSettings = field(default_factory=MultivariateSettings)
     min_rows: int = 30
     ab_alpha: float = 0.05
     window: timedelta = timedelta(hours=1)
@@ -77,6 +104,7 @@ class ModelSettings:
         detectors = config.detectors
         drift = detectors.drift
         reference = detectors.reference
+        estimation, multivariate = detectors.estimation, detectors.multivariate
         return cls(
             model=model.name,
             task=model.task,
@@ -99,6 +127,23 @@ class ModelSettings:
                 max_categories=reference.max_categories,
                 segment_sample_size=reference.segment_sample_size,
                 max_segments=reference.max_segments,
+            ),
+            estimation=EstimationSettings(
+                enabled=estimation.enabled,
+                min_rows=estimation.min_rows,
+                chunks=estimation.chunks,
+                thresholds=dict(estimation.thresholds),
+            ),
+            multivariate=MultivariateSettings(
+                reconstruction=multivariate.reconstruction,
+                domain_classifier=multivariate.domain_classifier,
+                variance=multivariate.variance,
+                reconstruction_threshold=multivariate.reconstruction_threshold,
+                domain_threshold=multivariate.domain_threshold,
+                sample_size=multivariate.sample_size,
+                min_rows=multivariate.min_rows,
+                # The reconstruction band is cut from as many reference chunks as estimates'.
+                chunks=estimation.chunks,
             ),
             min_rows=detectors.min_rows,
             ab_alpha=detectors.ab_alpha,

@@ -105,6 +105,16 @@ ALERTS: tuple[Alert, ...] = (
         "modeltap_label_coverage_ratio{sel} < {value}", "label_coverage_min", unit="%",
     ),
     Alert(
+        "ModeltapEstimatedPerformanceDrop", "modeltap.performance", "warning", 15 * MIN,
+        "{{ $labels.model }} {{ $labels.version }}: estimated {{ $labels.metric }} past "
+        "its threshold",
+        "Before the labels arrive, {{ $labels.metric }} is estimated at "
+        "{{ $value | printf \"%.3f\" }}, past the band the reference's chunks kept "
+        "(or detectors.estimation.thresholds).",
+        'modeltap_performance_estimated_score{kind="estimated",sel} and on (model, version, '
+        'metric) (modeltap_performance_estimated_alert{kind="estimated",sel} == 1)',
+    ),
+    Alert(
         "ModeltapFeatureDrift", "modeltap.drift", "warning", 15 * MIN,
         "{{ $labels.model }} {{ $labels.version }}: feature {{ $labels.feature }} drifted",
         "The deciding drift test (detectors.drift.*_method and its threshold) says "
@@ -124,6 +134,15 @@ ALERTS: tuple[Alert, ...] = (
         "{{ $labels.model }} {{ $labels.version }}: the model's {{ $labels.output }} drifted",
         "The distribution of the model's {{ $labels.output }} moved away from the reference.",
         "modeltap_prediction_drifted{sel} == 1",
+    ),
+    Alert(
+        "ModeltapMultivariateDrift", "modeltap.drift", "warning", 15 * MIN,
+        "{{ $labels.model }} {{ $labels.version }}: the features drifted together "
+        "({{ $labels.method }})",
+        "The {{ $labels.method }} score is {{ $value | printf \"%.3f\" }}, past its threshold: "
+        "the numerical features' joint distribution (their correlations) left the reference's.",
+        "modeltap_multivariate_drift_score{sel} and on (model, version, method) "
+        "(modeltap_multivariate_drifted{sel} == 1)",
     ),
     Alert(
         "ModeltapCaptureDropping", "modeltap.pipeline", "critical", MIN,

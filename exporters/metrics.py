@@ -94,6 +94,47 @@ ERROR = _family(
     "Regression error against late labels: mae and rmse in the label's units, mape as a ratio.",
     (*MV, "metric"),
 )
+ESTIMATED = _family(
+    "performance_estimated_score",
+    "Classification quality estimated before labels arrive (CBPE, kind=estimated) and the "
+    "same metric once they have (kind=realized): accuracy, precision, recall, f1, roc_auc.",
+    (*MV, "metric", "kind"),
+)
+ESTIMATED_ERROR = _family(
+    "performance_estimated_error",
+    "Regression error estimated before labels arrive (DLE, kind=estimated) and once they "
+    "have (kind=realized): mae and rmse in the label's units.",
+    (*MV, "metric", "kind"),
+)
+ESTIMATED_THRESHOLD = _family(
+    "performance_estimated_threshold",
+    "The bound an estimated metric is judged by: the reference chunks' band (mean - 3 sd for "
+    "a score, + 3 sd for an error) or the configured detectors.estimation.thresholds.",
+    (*MV, "metric"),
+)
+ESTIMATED_ALERT = _family(
+    "performance_estimated_alert",
+    "1 when the metric (estimated or realized) is past its threshold on the worse side.",
+    (*MV, "metric", "kind"),
+)
+MULTIVARIATE_SCORE = _family(
+    "multivariate_drift_score",
+    "Drift of the numerical features together: the mean PCA reconstruction error "
+    "(method=reconstruction_error) or a domain classifier's ROC AUC (method=domain_classifier); "
+    "higher drifts.",
+    (*MV, "method"),
+)
+MULTIVARIATE_THRESHOLD = _family(
+    "multivariate_drift_threshold",
+    "The multivariate score's threshold: the reference chunks' band (mean + 3 sd) or the "
+    "configured one.",
+    (*MV, "method"),
+)
+MULTIVARIATE_DRIFTED = _family(
+    "multivariate_drifted",
+    "1 when the multivariate score is past its threshold, else 0.",
+    (*MV, "method"),
+)
 COVERAGE = _family(
     "label_coverage_ratio", "Share of the window's predictions that have a label yet.", MV
 )
@@ -117,7 +158,9 @@ WINDOW_END = _family(
 RESULT_FAMILIES = (
     LATENCY, LATENCY_MEAN, ERRORS, THROUGHPUT, MISSING, VIOLATIONS, OUT_OF_RANGE, UNSEEN,
     DRIFT_SCORE, DRIFTED, DATASET_SHARE, DATASET_DRIFTED, PREDICTION_SCORE, PREDICTION_DRIFTED,
-    PERFORMANCE, ERROR, COVERAGE, DELAY, AB_PVALUE, AB_WORSE, WINDOW_END,
+    PERFORMANCE, ERROR, COVERAGE, DELAY, AB_PVALUE, AB_WORSE, ESTIMATED, ESTIMATED_ERROR,
+    ESTIMATED_THRESHOLD, ESTIMATED_ALERT, MULTIVARIATE_SCORE, MULTIVARIATE_THRESHOLD,
+    MULTIVARIATE_DRIFTED, WINDOW_END,
 )  # fmt: skip
 
 _QUALITY = {
@@ -131,6 +174,7 @@ REGRESSION = frozenset({"mae", "rmse", "mape"})
 _SERVING = {"error_rate": ERRORS, "throughput_rps": THROUGHPUT, "label_coverage": COVERAGE}
 _AB = {"ab_error_rate": "error_rate", "ab_accuracy": "accuracy", "ab_latency": "latency"}
 _QUANTILES = {"latency_p50_ms": "50", "latency_p90_ms": "90", "latency_p99_ms": "99"}
+MULTIVARIATE = frozenset({"reconstruction_error", "domain_classifier"})
 
 Sample = tuple[Family, tuple[str, ...], float]
 
@@ -144,7 +188,7 @@ def samples(result: LatestValue) -> list[Sample]:
     >>> [(f.name, labels, value) for f, labels, value in samples(r)]
     [('modeltap_window_latency_seconds', ('m', 'v1', '99'), 0.25)]
     """
-    return _serving(result) or _data(result) or _outcomes(result)
+    return _serving(result) or _data(result) or _outcomes(result) or _estimates(result)
 
 
 def _serving(result: LatestValue) -> list[Sample]:
@@ -190,3 +234,27 @@ def _outcomes(result: LatestValue) -> list[Sample]:
         labels = (*pair, result.baseline, _AB[name])
         return [(AB_PVALUE, labels, score), (AB_WORSE, labels, float(result.alert))]
     return []
+
+
+def _estimates(result: LatestValue) -> list[Sample]:
+    name, score, pair = result.detector, result.score, (result.model, result.version)
+    if name in MULTIVARIATE:
+        found: list[Sample] = [
+            (MULTIVARIATE_SCORE, (*pair, name), score),
+            (MULTIVARIATE_DRIFTED, (*pair, name), float(result.alert)),
+        ]
+        if result.threshold is not None:
+            found.append((MULTIVARIATE_THRESHOLD, (*pair, name), result.threshold))
+        return found
+    kind, _, metric = name.partition("_")
+    if kind not in ("estimated", "realized") or metric not in CLASSIFICATION | REGRESSION:
+        return []
+    family = ESTIMATED if metric in CLASSIFICATION else ESTIMATED_ERROR
+    found = [
+        (family, (*pair, metric, kind), score),
+        (ESTIMATED_ALERT, (*pair, metric, kind), float(result.alert)),
+    ]
+    # Estimate and realized value share one threshold: published once, from the estimate.
+    if kind == "estimated" and result.threshold is not None:
+        found.append((ESTIMATED_THRESHOLD, (*pair, metric), result.threshold))
+    return found

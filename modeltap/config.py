@@ -282,6 +282,70 @@ class ReferenceConfig(_Section):
     segment_sample_size: int = Field(default=2000, ge=100, le=2_000_000)
 
 
+# The figures the estimation family can estimate, and which way each gets worse.
+ESTIMATED_METRICS = {
+    "accuracy": "lower", "precision": "lower", "recall": "lower", "f1": "lower",
+    "roc_auc": "lower", "mae": "higher", "rmse": "higher",
+}  # fmt: skip
+
+
+class EstimationConfig(_Section):
+    """Performance estimated before the labels arrive: CBPE for a binary classifier whose
+    rows carry a score (payload.score_path), DLE for a regressor (scikit-learn at fit time)."""
+
+    enabled: bool = True
+    # Fewest rows a window needs for an estimate (its sampling error grows as 1/sqrt(rows)).
+    min_rows: int = Field(default=100, ge=1)
+    # The reference is cut into this many chunks; the band of their figures (mean ± 3
+    # standard deviations, NannyML's default) is each estimate's learned threshold.
+    chunks: int = Field(default=10, ge=2, le=1000)
+    # A fixed threshold per metric instead of the learned band: accuracy 0.8 alerts below
+    # 0.8, mae 5 above 5. Metrics not named here use the band.
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(ESTIMATED_METRICS))
+        if unknown:
+            raise ValueError(
+                f"unknown estimated metric {', '.join(unknown)}; "
+                f"allowed: {', '.join(ESTIMATED_METRICS)}"
+            )
+        shares = [
+            k for k, v in value.items() if ESTIMATED_METRICS[k] == "lower" and not 0 <= v <= 1
+        ]
+        errors = [k for k, v in value.items() if ESTIMATED_METRICS[k] == "higher" and v <= 0]
+        if shares or errors:
+            raise ValueError(
+                "thresholds of accuracy, precision, recall, f1 and roc_auc are shares from 0 "
+                "to 1, of mae and rmse positive numbers in the label's units; check "
+                + ", ".join(sorted(shares + errors))
+            )
+        return value
+
+
+class MultivariateConfig(_Section):
+    """Drift of the numerical features taken together."""
+
+    # PCA reconstruction error against the reference (NannyML's method): numpy only.
+    reconstruction: bool = True
+    # Evidently's domain classifier (ROC AUC of reference rows against the window's); it
+    # needs scikit-learn (the estimation extra), so it is off unless asked for.
+    domain_classifier: bool = False
+    # The share of the reference's variance the kept principal components explain.
+    variance: float = Field(default=0.65, gt=0, lt=1)
+    # A fixed reconstruction error to alert above instead of the reference chunks' band.
+    reconstruction_threshold: float | None = Field(default=None, gt=0)
+    # ROC AUC above which the domain classifier says drift (Evidently's 0.55); below 1000
+    # reference rows Evidently's bootstrapped threshold is used instead, as Evidently does.
+    domain_threshold: float = Field(default=0.55, gt=0.5, lt=1)
+    # Reference rows the profile keeps for the domain classifier to tell from a window's.
+    sample_size: int = Field(default=2000, ge=100, le=100_000)
+    # Fewest rows (with every numerical feature present) a window needs.
+    min_rows: int = Field(default=100, ge=2)
+
+
 MAX_FEATURE_WORKERS = 256
 
 
@@ -291,6 +355,8 @@ class DetectorsConfig(_Section):
     label_horizon: Duration = timedelta(days=7)
     drift: DriftConfig = DriftConfig()
     reference: ReferenceConfig = ReferenceConfig()
+    estimation: EstimationConfig = EstimationConfig()
+    multivariate: MultivariateConfig = MultivariateConfig()
     thresholds: Thresholds = Thresholds()
     # Fewest labelled rows for performance metrics, and rows per version for A/B tests.
     min_rows: int = Field(default=30, ge=1)

@@ -24,7 +24,7 @@ ResultStatus = Literal["ok", "insufficient_data", "error"]
 
 RunStatus = Literal["ok", "error"]
 
-FAMILIES = ("operations", "quality", "drift", "performance", "ab")
+FAMILIES = ("operations", "quality", "drift", "performance", "ab", "estimation", "multivariate")
 """The detector families: each runs as its own scheduled job per model (``DetectorRun.detector``),
 and the exporter reports each job's health."""
 
@@ -214,6 +214,8 @@ class LatestValue:
     # From the details: the deciding test (drift) and the baseline version (A/B), if any.
     test: str = ""
     baseline: str = ""
+    # The threshold the value was judged by (a learned band's bound, or the configured one).
+    threshold: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 # Raw tests behind each feature's drift flag: stored, and shown with --all, not in the summary.
 RAW_TESTS = frozenset(DRIFT_TESTS)
 QUALITY = ("missing_ratio", "type_violation_share", "out_of_range_share", "unseen_category_share")
+MULTIVARIATE = ("reconstruction_error", "domain_classifier")
 ORDER = {name: index for index, name in enumerate(FAMILIES)}
 
 
@@ -272,12 +273,15 @@ def _summary(result: DetectorResult) -> bool:
 
 
 def family(detector: str) -> str:
-    if detector.startswith("ab_"):
-        return "ab"
+    """The family a result row comes from, by its detector's name."""
+    prefixes = {"ab_": "ab", "estimated_": "estimation", "realized_": "estimation"}
+    for prefix, name in prefixes.items():
+        if detector.startswith(prefix):
+            return name
     if detector.startswith(("latency", "error_rate", "throughput")):
         return "operations"
     if detector.endswith("_drift") or detector in RAW_TESTS:
         return "drift"
     if detector in QUALITY:
         return "quality"
-    return "performance"
+    return "multivariate" if detector in MULTIVARIATE else "performance"

@@ -90,7 +90,9 @@ def check(
     Reads CSV, TSV, Parquet, JSON or JSON lines: a column per feature, plus optional
     prediction and score columns (and labels in --labels). Runs data quality, drift per
     feature, dataset and prediction drift, and with labels the performance metrics, with the
-    thresholds of the configuration. No store, no daemon.
+    thresholds of the configuration. With a label column in the reference, performance is
+    estimated too (CBPE, DLE), and the numerical features are judged together (PCA
+    reconstruction error). No store, no daemon.
 
     \b
     The gate counts each feature's drift verdict (the configured method, PSI by default),
@@ -163,6 +165,13 @@ def check(
     # A file's rows carry no times, so when the window is does not matter; any instant does.
     now = datetime.now(UTC)
     detectors = ["quality", "drift"] + (["performance"] if labels_file is not None else [])
+    # The estimators run where the reference could fit them (labels and scores in the
+    # reference file, numerical features enough): a gate must not fail on what never applied.
+    fitted = profile.estimators
+    if fitted is not None and (fitted.cbpe is not None or fitted.dle is not None):
+        detectors.append("estimation")
+    if fitted is not None and (fitted.reconstruction is not None or fitted.sample is not None):
+        detectors.append("multivariate")
     results = [
         result
         for result in evaluate(
@@ -226,4 +235,13 @@ def _undecided(results: list[DetectorResult], rows: int, model: ModelSettings) -
         )
     if "performance" in families:
         needs.append(f"performance needs detectors.min_rows = {model.min_rows} labelled rows")
+    if "estimation" in families:
+        needs.append(
+            f"estimation needs detectors.estimation.min_rows = {model.estimation.min_rows}"
+        )
+    if "multivariate" in families:
+        needs.append(
+            f"multivariate drift needs detectors.multivariate.min_rows = "
+            f"{model.multivariate.min_rows} complete rows"
+        )
     return ", ".join(needs)

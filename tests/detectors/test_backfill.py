@@ -23,7 +23,8 @@ from tests.detectors.test_runner import SETTINGS, at, prepare
 from tests.detectors.traffic import MODEL, Traffic, config, write
 
 HOUR = timedelta(hours=1)
-DATA_FAMILIES = ("quality", "drift", "performance")
+# Every family that reads rows: the estimators must come out of a file as they do live.
+DATA_FAMILIES = ("quality", "drift", "performance", "estimation", "multivariate")
 
 
 def keyed(results: list[DetectorResult], *, timeless: bool = True) -> dict[tuple[Any, ...], Any]:

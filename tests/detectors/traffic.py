@@ -54,6 +54,11 @@ class Traffic:
     label_share: float = 0.0
     label_at: datetime | None = None
     seed: int = 0
+    # A calibrated model instead: score = sigmoid((age - 40) / 5), the truth drawn with that
+    # chance, the prediction the score rounded. Accuracy then follows the age distribution:
+    # a window of ages near 40 (small age_sd) is one the model is unsure about and gets wrong.
+    calibrated: bool = False
+    age_sd: float = 10.0
 
 
 def generate(spec: Traffic) -> EventBatch:
@@ -83,8 +88,15 @@ def generate(spec: Traffic) -> EventBatch:
         )
         if failed:
             continue
-        truth = int(rng.integers(0, 2))
-        predicted = truth if rng.random() < spec.accuracy else 1 - truth
+        if spec.calibrated:
+            age = round(float(rng.normal(spec.age_mean, spec.age_sd)), 2)
+            score = float(1 / (1 + np.exp(-(age - 40.0) / 5.0)))
+            truth = int(rng.random() < score)
+            predicted = int(score >= 0.5)
+        else:
+            truth = int(rng.integers(0, 2))
+            predicted = truth if rng.random() < spec.accuracy else 1 - truth
+            age, score = round(float(rng.normal(spec.age_mean, 10)), 2), 0.8 if predicted else 0.2
         predictions.append(
             PredictionRecord(
                 event_id=event_id,
@@ -94,12 +106,12 @@ def generate(spec: Traffic) -> EventBatch:
                 version=spec.version,
                 ts=ts,
                 features={
-                    "age": round(float(rng.normal(spec.age_mean, 10)), 2),
+                    "age": age,
                     "tenure": int(rng.integers(1, 72)),
                     "plan": str(rng.choice(PLANS)),
                 },
                 prediction=predicted,
-                score=0.8 if predicted else 0.2,
+                score=score,
             )
         )
         if rng.random() < spec.label_share:

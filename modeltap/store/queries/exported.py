@@ -16,7 +16,7 @@ from modeltap.schema import LatestValue
 from modeltap.store.tables import detector_results
 
 _KEY = ("model", "version", "detector", "feature")
-_COLUMNS = ("model", "version", "detector", "feature", "window_end", "score", "alert")
+_COLUMNS = ("model", "version", "detector", "feature", "window_end", "score", "alert", "threshold")
 _DETAILS = ("test", "baseline")
 
 
@@ -60,7 +60,7 @@ def latest_values(connection: Connection, since: datetime) -> list[LatestValue]:
     )
     return [
         LatestValue(model, version, detector, feature, end, score, bool(alert), test or "",
-                    baseline or "")
-        for model, version, detector, feature, end, score, alert, test, baseline
+                    baseline or "", threshold)
+        for model, version, detector, feature, end, score, alert, threshold, test, baseline
         in connection.execute(statement).all()
     ]  # fmt: skip

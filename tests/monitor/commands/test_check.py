@@ -269,7 +269,10 @@ def test_three_drifted_features_fail_three_verdicts_and_the_dataset(tmp_path: Pa
     numbers(3000, 2, shift=1.0, features=3).to_csv(tmp_path / "cur.csv", index=False)
     result = run("--reference", tmp_path / "ref.csv", "--current", tmp_path / "cur.csv")
     assert result.exit_code == 1
-    assert "4 failed" in result.output  # x0, x1, x2 and dataset_drift; not 3 tests for each
+    # x0, x1, x2, dataset_drift and the features together (reconstruction_error, on by
+    # default); not 3 tests for each feature.
+    assert "5 failed" in result.output
+    assert "reconstruction_error" in result.output
 
 
 def test_a_current_file_without_the_features_is_refused(
@@ -349,3 +352,42 @@ def test_failures_only_shows_what_failed(files: dict[str, Path]) -> None:
     assert "│ ks " in every
     assert "│ ok" in every
     assert run(*args, "--all", "--failures-only").exit_code == 2
+
+
+def calibrated(size: int, seed: int, spread: float) -> pd.DataFrame:
+    """A calibrated classifier: x0's score is its chance of a positive; near 0 it is unsure."""
+    rng = np.random.default_rng(seed)
+    x0 = rng.normal(0.0, spread, size)
+    score = 1 / (1 + np.exp(-x0))
+    return pd.DataFrame(
+        {"x0": x0, "x1": rng.normal(size=size), "score": score, "prediction": (score >= 0.5) * 1}
+    ).assign(label=(rng.random(size) < score) * 1)
+
+
+def test_a_labelled_reference_estimates_the_current_files_accuracy(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "models:\n  - {name: m, task: classification, positive_class: 1, features: "
+        "[{name: x0, type: numerical}, {name: x1, type: numerical}]}\n"
+    )
+    calibrated(5000, 1, 3.0).to_csv(tmp_path / "ref.csv", index=False)
+    calibrated(2000, 2, 3.0).drop(columns="label").to_csv(tmp_path / "same.csv", index=False)
+    calibrated(2000, 3, 0.5).drop(columns="label").to_csv(tmp_path / "unsure.csv", index=False)
+    verdicts = {}
+    for name in ("same", "unsure"):
+        result = run("--reference", tmp_path / "ref.csv", "--current", tmp_path / f"{name}.csv",
+                     "--config", config, "--format", "json")  # fmt: skip
+        rows = {r["detector"]: r for r in json.loads(result.output)["results"]}
+        verdicts[name] = rows["estimated_accuracy"]
+    assert verdicts["same"]["drifted"] is False
+    assert verdicts["unsure"]["drifted"] is True
+    # E[max(p, 1 - p)]: about 0.78 for scores spread by 3, about 0.55 by 0.5.
+    assert verdicts["unsure"]["score"] < 0.6
+    assert verdicts["same"]["score"] > 0.7
+
+
+def test_a_reference_without_labels_adds_no_estimation_check(files: dict[str, Path]) -> None:
+    result = run("--reference", files["ref.csv"], "--current", files["moved.jsonl"],
+                 "--config", files["c.yaml"], "--format", "json")  # fmt: skip
+    detectors = {r["detector"] for r in json.loads(result.output)["results"]}
+    assert not {d for d in detectors if d.startswith(("estimated_", "realized_"))}

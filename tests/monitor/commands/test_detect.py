@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from detectors import fitting
 from detectors.settings import ModelSettings
 from modeltap.configload import load_config
+from modeltap.schema import FAMILIES
 from modeltap.store import SqlStore
 from monitor.cli import cli
 from tests.detectors.traffic import MODEL, Traffic, write
@@ -73,7 +74,7 @@ def test_once_runs_every_detector_and_prints_the_newest_complete_window(tmp_path
         cli, ["--config", str(config), "detect", "--once", "--at", "2026-11-25T03:30:00Z"]
     )
     assert result.exit_code == 0, result.output
-    for detector in ("operations", "quality", "drift", "performance", "ab"):
+    for detector in FAMILIES:  # the estimators too (their reference has no labels: skipped)
         assert f"churn/{detector}: ok, 4 window(s)" in result.output
     assert "churn: 2026-11-25 02:00 .. 03:00 UTC" in result.output
     assert "feature_drift" in result.output
@@ -184,7 +185,16 @@ def test_the_daemon_runs_jobs_and_stops_warmly_on_sigterm(tmp_path: Path) -> Non
     store = SqlStore.open(f"sqlite:///{tmp_path / 'm.db'}")
     health = {h.detector: h for h in store.run_health(MODEL)}
     store.close()
-    assert set(health) == {"operations", "quality", "drift", "performance", "ab"}
+    # Every family is a job of its own, the estimators too.
+    assert set(health) == {
+        "operations",
+        "quality",
+        "drift",
+        "performance",
+        "ab",
+        "estimation",
+        "multivariate",
+    }
     assert all(h.failures == 0 for h in health.values())
 
 

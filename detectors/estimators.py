@@ -1,0 +1,229 @@
+"""What the estimation and multivariate families need from the reference, fitted once.
+
+``monitor reference set`` fits these beside the per-feature references and they are stored
+in the same JSON profile, so a window is scored without refitting anything: CBPE's
+calibration, sampling-error components and bands (a binary classifier whose reference rows
+have labels and scores); DLE's two loss models as plain trees (a regressor with labelled
+reference rows; scikit-learn is needed to fit them, not to use them); the PCA of the
+numerical features; and a sample of reference rows for the domain classifier. A state that
+could not be fitted leaves its reason in ``notes``, which the families report per window
+instead of failing.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from detectors.rows import Rows, coerce_numerical
+from detectors.stats import cbpe, dle
+from detectors.stats.bands import Band
+from detectors.stats.boosting import Forest
+from detectors.stats.multivariate import ReconstructionProfile, fit_reconstruction
+from detectors.stats.samples import FloatArray
+from modeltap.errors import MissingExtraError
+from modeltap.schema import JsonValue
+
+if TYPE_CHECKING:
+    from detectors.settings import ModelSettings
+
+# The keys of ``notes``: the estimation family, and each multivariate method by its name.
+ESTIMATION, RECONSTRUCTION, DOMAIN = "estimation", "reconstruction_error", "domain_classifier"
+
+
+@dataclass(frozen=True)
+class Estimators:
+    """The fitted states (each None when it could not be fitted) and why any is missing.
+
+    ``features`` are the numerical features in the column order of the PCA, the domain
+    sample and the DLE loss models.
+    """
+
+    features: tuple[str, ...] = ()
+    cbpe: cbpe.CbpeProfile | None = None
+    dle: dle.DleProfile | None = None
+    reconstruction: ReconstructionProfile | None = None
+    sample: FloatArray | None = None
+    notes: Mapping[str, str] = field(default_factory=dict)
+
+    def matrix(self, rows: Rows) -> FloatArray:
+        """The window's numerical features as one matrix, in the fitted column order."""
+        if not self.features:
+            return np.zeros((len(rows), 0))
+        return np.column_stack([rows.numbers(name) for name in self.features])
+
+    def to_json(self) -> dict[str, JsonValue]:
+        sample = None
+        if self.sample is not None:
+            sample = {
+                "shape": list(self.sample.shape),
+                "values": base64.b64encode(self.sample.astype("<f8").tobytes()).decode("ascii"),
+            }
+        return {
+            "features": list(self.features),
+            "cbpe": self.cbpe.to_json() if self.cbpe else None,
+            "dle": _dle_to_json(self.dle) if self.dle else None,
+            "reconstruction": self.reconstruction.to_json() if self.reconstruction else None,
+            "sample": sample,
+            "notes": dict(self.notes),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Estimators:
+        sample = None
+        if data.get("sample") is not None:
+            stored = data["sample"]
+            flat = np.frombuffer(base64.b64decode(stored["values"]), dtype="<f8")
+            sample = flat.astype(np.float64).reshape(tuple(stored["shape"]))
+        return cls(
+            features=tuple(data["features"]),
+            cbpe=cbpe.CbpeProfile.from_json(data["cbpe"]) if data.get("cbpe") else None,
+            dle=_dle_from_json(data["dle"]) if data.get("dle") else None,
+            reconstruction=(
+                ReconstructionProfile.from_json(data["reconstruction"])
+                if data.get("reconstruction")
+                else None
+            ),
+            sample=sample,
+            notes=dict(data.get("notes", {})),
+        )
+
+
+def fit_estimators(rows: Rows, settings: ModelSettings) -> Estimators:
+    """Every state the model's configuration asks for that ``rows`` can support."""
+    features = tuple(name for name, kind in settings.kinds.items() if kind == "numerical")
+    notes: dict[str, str] = {}
+    fitted = Estimators(features=features)
+    matrix = fitted.matrix(rows)
+    chunk = max(1, len(rows) // settings.estimation.chunks)
+    found: dict[str, Any] = {}
+    if settings.estimation.enabled:
+        try:
+            if settings.task == "classification":
+                found["cbpe"] = _fit_cbpe(rows, settings, chunk)
+            else:
+                found["dle"] = _fit_dle(rows, matrix, settings, chunk)
+        except _UnfitError as reason:
+            notes[ESTIMATION] = str(reason)
+    multivariate = settings.multivariate
+    if multivariate.reconstruction or multivariate.domain_classifier:
+        if len(features) < 2:
+            few = (
+                f"multivariate drift needs at least 2 numerical features; the model has "
+                f"{len(features)}"
+            )
+            notes |= {RECONSTRUCTION: few, DOMAIN: few}
+        else:
+            if multivariate.reconstruction:
+                state = fit_reconstruction(matrix, variance=multivariate.variance, chunk_size=chunk)
+                if len(state.components) < len(features):
+                    found["reconstruction"] = state
+                else:
+                    # Every component kept: each row is rebuilt exactly and the error is 0
+                    # whatever the window holds, a band of rounding noise.
+                    notes[RECONSTRUCTION] = (
+                        f"{multivariate.variance:g} of the variance takes all "
+                        f"{len(features)} principal components, so the reconstruction error "
+                        "cannot move; lower detectors.multivariate.variance"
+                    )
+            if multivariate.domain_classifier:
+                found["sample"] = _sample(matrix, multivariate.sample_size)
+    return replace(fitted, notes=notes, **found)
+
+
+class _UnfitError(Exception):
+    """Why a state cannot be fitted from this reference (reported, never raised further)."""
+
+
+def _fit_cbpe(rows: Rows, settings: ModelSettings, chunk: int) -> cbpe.CbpeProfile:
+    positive = settings.positive_class
+    if positive is None:
+        raise _UnfitError("CBPE estimates a binary classifier: set the model's positive_class")
+    if rows.score is None or rows.label is None or rows.prediction is None:
+        raise _UnfitError(
+            "the reference has no labels or no scores (payload.score_path); CBPE is fitted "
+            "on labelled reference rows with the positive class's score"
+        )
+    usable = (
+        np.isfinite(rows.score)
+        & np.array([value is not None for value in rows.label], dtype=bool)
+        & np.array([value is not None for value in rows.prediction], dtype=bool)
+    )
+    least = settings.estimation.min_rows
+    labels = rows.label[usable] == positive
+    if int(np.count_nonzero(usable)) < least or labels.all() or not labels.any():
+        raise _UnfitError(
+            f"the reference has {int(np.count_nonzero(usable))} rows with a label, a score "
+            f"and a prediction; CBPE needs {least} (detectors.estimation.min_rows), of both "
+            "classes"
+        )
+    return cbpe.fit(
+        rows.score[usable],
+        np.asarray(labels, dtype=bool),
+        np.asarray(rows.prediction[usable] == positive, dtype=bool),
+        chunk_size=chunk,
+    )
+
+
+def _fit_dle(rows: Rows, matrix: FloatArray, settings: ModelSettings, chunk: int) -> dle.DleProfile:
+    if rows.label is None or rows.prediction is None:
+        raise _UnfitError("the reference has no labels; DLE is fitted on labelled reference rows")
+    labels = coerce_numerical(pd.Series(rows.label, dtype=object))[0]
+    predictions = coerce_numerical(pd.Series(rows.prediction, dtype=object))[0]
+    usable = int(np.count_nonzero(np.isfinite(labels) & np.isfinite(predictions)))
+    if usable < settings.estimation.min_rows:
+        raise _UnfitError(
+            f"the reference has {usable} rows with a numeric label and prediction; DLE needs "
+            f"{settings.estimation.min_rows} (detectors.estimation.min_rows)"
+        )
+    try:
+        fitted = dle.fit(matrix, predictions, labels, chunk_size=chunk)
+    except MissingExtraError as missing:
+        raise _UnfitError(str(missing)) from missing
+    return replace(
+        fitted,
+        absolute=Forest.from_model(fitted.absolute),
+        squared=Forest.from_model(fitted.squared),
+    )
+
+
+def _sample(matrix: FloatArray, size: int) -> FloatArray:
+    complete = matrix[np.isfinite(matrix).all(axis=1)]
+    if complete.shape[0] <= size:
+        return complete
+    # A fixed seed: the same reference always keeps the same rows.
+    chosen = np.sort(np.random.default_rng(0).choice(complete.shape[0], size, replace=False))
+    return complete[chosen]
+
+
+def _dle_to_json(profile: dle.DleProfile) -> dict[str, JsonValue]:
+    return {
+        "absolute": profile.absolute.to_json(),
+        "squared": profile.squared.to_json(),
+        "absolute_std": profile.absolute_std,
+        "squared_std": profile.squared_std,
+        "squared_mean": profile.squared_mean,
+        "bands": {name: band.to_json() for name, band in profile.bands.items()},
+        "columns": profile.columns,
+        "reference_size": profile.reference_size,
+        "chunk_size": profile.chunk_size,
+    }
+
+
+def _dle_from_json(data: Mapping[str, Any]) -> dle.DleProfile:
+    return dle.DleProfile(
+        absolute=Forest.from_json(data["absolute"]),
+        squared=Forest.from_json(data["squared"]),
+        absolute_std=float(data["absolute_std"]),
+        squared_std=float(data["squared_std"]),
+        squared_mean=float(data["squared_mean"]),
+        bands={name: Band.from_json(band) for name, band in data["bands"].items()},
+        columns=int(data["columns"]),
+        reference_size=int(data["reference_size"]),
+        chunk_size=int(data["chunk_size"]),
+    )
