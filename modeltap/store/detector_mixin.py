@@ -84,7 +84,7 @@ class DetectorStore:
     def read_serving(self, model: str, start: datetime, end: datetime) -> pd.DataFrame:
         with translate_errors(self._engine), self._engine.connect() as connection:
             if self._postgres:
-                frame = q.copy_frame(
+                frame = q.array_frame(
                     connection,
                     q.serving_query(model, utc(start), utc(end)),
                     q.SERVING_NAMES,
