@@ -45,6 +45,7 @@ def exported(results: Iterable[DetectorResult]) -> dict[Family, Series]:
             bool(result.alert),
             str(details.get("test") or ""),
             str(details.get("baseline") or ""),
+            result.threshold,
         )
         moment = result.window_end.timestamp()
         for family, labels, number in samples(value):

@@ -27,11 +27,15 @@ from modeltap.schema import DetectorResult
 from modeltap.store import Store
 from monitor.svg import bars, heatmap, line_chart
 
-SECTIONS = ("summary", "drift", "distributions", "quality", "performance", "serving", "ab")
+SECTIONS = (
+    "summary", "drift", "multivariate", "distributions", "quality", "performance",
+    "estimation", "serving", "ab",
+)  # fmt: skip
 _QUALITY = ("missing_ratio", "type_violation_share", "out_of_range_share", "unseen_category_share")
 _CLASSIFICATION = ("accuracy", "f1", "precision", "recall", "roc_auc")
 _REGRESSION = ("mae", "rmse", "mape")
 _LATENCY = ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms")
+_MULTIVARIATE = ("reconstruction_error", "domain_classifier")
 _SUMMARY_ROWS = 15  # the series that alerted most; the rest are counted
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px auto;max-width:960px;color:#222}
@@ -63,6 +67,7 @@ def build(
         f"{len({r.window_start for r in ok})} windows with results · task {settings.task}</p>",
         _section("summary", "What alerted, and when", _summary(ok)),
         _section("drift", "Drift per feature over time", _drift(ok, span)),
+        _section("multivariate", "Multivariate drift", _multivariate(ok, span)),
         _section(
             "distributions",
             "Reference against current, drifted features",
@@ -72,6 +77,7 @@ def build(
         _section(
             "performance", "Performance against late labels", _performance(settings, ok, span)
         ),
+        _section("estimation", "Performance before labels", _estimation(settings, ok, span)),
         _section("serving", "Latency and errors", _serving(settings, ok, span)),
         _section("ab", "A/B: challengers against the baseline", _ab(settings, ok, span)),
     ]
@@ -185,6 +191,73 @@ def _performance(
     return line_chart(lines, span=span, limits=limits) + line_chart(
         cover, span=span, height=120, limits=_limit(settings, "label_coverage_min")
     )
+
+
+def _multivariate(results: Sequence[DetectorResult], span: tuple[float, float]) -> str:
+    found = _by(results, *_MULTIVARIATE)
+    if not found:
+        return '<p class="empty">no multivariate drift results in this range</p>'
+    parts = []
+    for method in _MULTIVARIATE:
+        items = {v: rs for (d, v, _), rs in sorted(found.items()) if d == method}
+        if not items:
+            continue
+        lines = {f"{method} {v}".strip(): _points(rs) for v, rs in items.items()}
+        parts.append(
+            f"<h3>{escape(method)}</h3>"
+            + line_chart(lines, span=span, height=150, limits=_thresholds(items))
+        )
+    return "".join(parts) + (
+        "<p>The numerical features together against the reference; higher drifts. "
+        "Dashed: the threshold of the newest window (the reference band's upper bound, or "
+        "the configured one).</p>"
+    )
+
+
+def _estimation(
+    settings: ModelSettings, results: Sequence[DetectorResult], span: tuple[float, float]
+) -> str:
+    metric = "accuracy" if settings.task == "classification" else "mae"
+    estimated = _by(results, f"estimated_{metric}")
+    if not estimated:
+        return (
+            '<p class="empty">no estimates in this range (the estimation family needs a '
+            "labelled reference with scores; see `monitor reference set`)</p>"
+        )
+    realized = _by(results, f"realized_{metric}")
+    parts = []
+    for (_, version, feature), items in sorted(estimated.items()):
+        truth = realized.get((f"realized_{metric}", version, feature), [])
+        name = f"estimated {metric}"
+        lines = {name: _points(items), f"realized {metric}": _points(truth)}
+        interval = [
+            (r.window_end.timestamp(), float(low), float(high))
+            for r in items
+            if isinstance(low := r.details.get("confidence_lower"), int | float)
+            and isinstance(high := r.details.get("confidence_upper"), int | float)
+        ]
+        limits = _thresholds({version: items})
+        alerted = sum(1 for r in items if r.alert)
+        parts.append(
+            f"<h3>{escape(version or 'all versions')} · estimate alerted in {alerted} of "
+            f"{len(items)} windows</h3>"
+            + line_chart(lines, span=span, limits=limits, bands={name: interval})
+        )
+    return "".join(parts) + (
+        "<p>The estimate (CBPE for a classifier, DLE for a regressor) exists when a window "
+        "closes; the realized figure once enough of its labels have arrived. Shaded: the "
+        "estimate ± 3 sampling errors; dashed: the threshold of the newest window.</p>"
+    )
+
+
+def _thresholds(found: dict[str, list[DetectorResult]]) -> dict[str, float]:
+    """Each version's newest threshold, as a dashed line named after it."""
+    limits = {}
+    for version, items in found.items():
+        judged = [(r.window_end, r.threshold) for r in items if r.threshold is not None]
+        if judged:
+            limits[f"threshold {version}".strip()] = max(judged)[1]
+    return limits
 
 
 def _limit(settings: ModelSettings, name: str) -> dict[str, float]:

@@ -17,6 +17,7 @@ WIDTH = 900
 LEFT, RIGHT, TOP, BOTTOM = 56, 150, 12, 28
 
 Points = Sequence[tuple[float, float | None]]  # (epoch seconds, value or None for a gap)
+Intervals = Sequence[tuple[float, float, float]]  # (epoch seconds, low, high)
 
 
 def _time(moment: float) -> str:
@@ -36,10 +37,23 @@ def line_chart(
     height: int = 180,
     limits: Mapping[str, float] | None = None,
     unit: str = "",
+    bands: Mapping[str, Intervals] | None = None,
 ) -> str:
-    """Lines over time with dashed threshold ``limits``; a missing value breaks its line."""
+    """Lines over time with dashed threshold ``limits``; a missing value breaks its line.
+
+    ``bands`` shades an interval around the series of the same name (its colour, faint),
+    such as an estimate's sampling error; a missing interval breaks the band too.
+    """
+    bands = bands or {}
     values = [v for points in series.values() for _, v in points if v is not None]
     values += list((limits or {}).values())
+    values += [
+        bound
+        for intervals in bands.values()
+        for _, low, high in intervals
+        for bound in (low, high)
+        if math.isfinite(bound)
+    ]
     if not values:
         return '<p class="empty">no measured values in this range</p>'
     low, high = min(0.0, *values), max(values)
@@ -57,6 +71,13 @@ def line_chart(
     parts = [_frame(height, (low, high), span, unit, y)]
     for index, (name, points) in enumerate(series.items()):
         colour = PALETTE[index % len(PALETTE)]
+        for stretch in _interval_runs(bands.get(name, ())):
+            upper = [f"{x(t):.1f},{y(hi):.1f}" for t, _, hi in stretch]
+            lower = [f"{x(t):.1f},{y(lo):.1f}" for t, lo, _ in reversed(stretch)]
+            parts.append(
+                f'<polygon class="band" fill="{colour}" fill-opacity="0.15" stroke="none" '
+                f'points="{" ".join(upper + lower)}"/>'
+            )
         for run in _runs(points):
             if len(run) == 1:
                 cx, cy = x(run[0][0]), y(run[0][1])
@@ -74,6 +95,18 @@ def line_chart(
             f'y2="{y(value):.1f}"><title>{escape(name)} {_number(value)}</title></line>'
         )
     return _svg(height, parts, "line")
+
+
+def _interval_runs(intervals: Intervals) -> list[list[tuple[float, float, float]]]:
+    runs: list[list[tuple[float, float, float]]] = [[]]
+    for moment, low, high in sorted(intervals, key=lambda interval: interval[0]):
+        if not (math.isfinite(low) and math.isfinite(high)):
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append((moment, low, high))
+    # One window's interval alone is drawn as a thin sliver rather than nothing.
+    return [run if len(run) > 1 else [run[0], (run[0][0] + 1, *run[0][1:])] for run in runs if run]
 
 
 def _runs(points: Points) -> list[list[tuple[float, float]]]:

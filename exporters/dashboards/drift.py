@@ -92,6 +92,25 @@ def build(config: MonitorConfig) -> Dashboard:
         )
     )
     layout.place(
+        graph(
+            uid,
+            "Multivariate drift",
+            [
+                Query(f"modeltap_multivariate_drift_score{{{SCOPE}}}", "{{method}} {{version}}"),
+                Query(
+                    f"modeltap_multivariate_drift_threshold{{{SCOPE}}}",
+                    "{{method}} {{version}} threshold",
+                ),
+            ],
+            unit="none",
+            dashed=["B"],
+            description="The numerical features together: PCA reconstruction error "
+            "(reconstruction_error) and a domain classifier's ROC AUC (domain_classifier), "
+            "higher drifts; the dashed lines are their thresholds (the reference band, or "
+            "detectors.multivariate's).",
+        )
+    )
+    layout.place(
         listing(
             uid,
             "Drift now",

@@ -115,8 +115,13 @@ def graph(
     limit: float | None = None,
     bad_below: bool = False,
     stack: bool = False,
+    dashed: Sequence[str] = (),
 ) -> timeseries.Panel:
-    """A time series; a threshold is drawn as a dashed line with the bad side shaded."""
+    """A time series; a threshold is drawn as a dashed line with the bad side shaded.
+
+    ``dashed`` names queries (by ref id, "B") drawn as dashed lines: thresholds that are
+    series themselves (learned per model and version), which a fixed ``limit`` cannot draw.
+    """
     panel = (
         timeseries.Panel()
         .title(title)
@@ -142,6 +147,11 @@ def graph(
         )
     if stack:
         panel.stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
+    for ref_id in dashed:
+        style = models.DynamicConfigValue(
+            id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
+        )
+        panel.override_by_query(ref_id, [style])
     return _targets(panel, uid, queries)
 
 

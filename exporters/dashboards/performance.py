@@ -17,6 +17,9 @@ from exporters.dashboards.panels import (
 from modeltap.config import MonitorConfig
 
 REQUESTS = "modeltap_sidecar_requests_total"
+ESTIMATED = "modeltap_performance_estimated_score"
+ESTIMATED_ERROR = "modeltap_performance_estimated_error"
+THRESHOLD = "modeltap_performance_estimated_threshold"
 
 
 def build(config: MonitorConfig) -> Dashboard:
@@ -54,6 +57,49 @@ def build(config: MonitorConfig) -> Dashboard:
             unit="percentunit",
             limit=limits.f1_min,
             bad_below=True,
+        )
+    )
+    layout.place(
+        graph(
+            uid,
+            "Accuracy before labels: estimated and realized",
+            [
+                Query(
+                    f'{ESTIMATED}{{{SCOPE},metric="accuracy"}}',
+                    "{{version}} {{kind}}",
+                ),
+                Query(
+                    f'{THRESHOLD}{{{SCOPE},metric="accuracy"}}',
+                    "{{version}} threshold",
+                ),
+            ],
+            unit="percentunit",
+            dashed=["B"],
+            description="CBPE's estimate from the scores (kind=estimated) as soon as a window "
+            "closes, and the same metric once its labels arrive (kind=realized); the dashed "
+            "line is the threshold, learned from the reference's chunks or configured in "
+            "detectors.estimation.thresholds.",
+        )
+    )
+    layout.place(
+        graph(
+            uid,
+            "MAE and RMSE before labels: estimated and realized",
+            [
+                Query(f"{ESTIMATED_ERROR}{{{SCOPE}}}", "{{metric}} {{version}} {{kind}}"),
+                Query(
+                    f'{THRESHOLD}{{{SCOPE},metric=~"mae|rmse"}}',
+                    "{{metric}} {{version}} threshold",
+                ),
+                Query(
+                    f'{ESTIMATED}{{{SCOPE},metric="accuracy",kind="estimated"}}',
+                    "estimated accuracy {{version}}",
+                ),
+            ],
+            unit="none",
+            dashed=["B"],
+            description="DLE's estimate for regression models, and the realized error once "
+            "labels arrive; a classifier shows its estimated accuracy here instead.",
         )
     )
     layout.place(

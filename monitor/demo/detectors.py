@@ -13,6 +13,7 @@ from detectors.settings import ModelSettings
 from exporters.endpoint import register_exporter
 from modeltap.config import MonitorConfig
 from modeltap.store import SqlStore
+from monitor.demo.lead import Lead, estimate_lead
 from monitor.render import print_outcomes
 
 
@@ -35,18 +36,27 @@ def demo_config(hours: int) -> MonitorConfig:
                     "thresholds": {"accuracy_min": 0.6},
                 }
             ],
-            "detectors": {"window": "1h", "label_horizon": f"{hours + 1}h"},
+            # The labels arrive 4-12 h late: windows stay open for them that long.
+            "detectors": {
+                "window": "1h",
+                "label_horizon": f"{hours + 13}h",
+                # Two uncorrelated numerical features: half of the variance keeps one
+                # principal component, so the reconstruction error can move.
+                "multivariate": {"variance": 0.5},
+            },
         }
     )
 
 
 def run_detectors(
     store: SqlStore, start: datetime, end: datetime, hours: int, console: Console
-) -> None:
-    """Reference = every hour but the drifted last one; then `monitor detect --once` at ``end``."""
+) -> Lead | None:
+    """Reference = every hour but the drifted last one; then `monitor detect --once` at ``end``.
+
+    Returns how far the estimated accuracy led the labels (None: it never alerted)."""
     if hours < 2:
         console.print("(detectors skipped: the reference needs an hour before the drift)")
-        return
+        return None
     settings = ModelSettings.from_config(demo_config(hours), "churn")
     until = end - timedelta(hours=1)
     rows = fitting.rows_from_store(store, settings, start, until, None)
@@ -60,6 +70,14 @@ def run_detectors(
     outcomes = Runner(store, [settings], owner="demo").run_all(end)
     print_outcomes(outcomes, console)
     show_exported(store, demo_config(hours), console)
+    lead = estimate_lead(store, settings, start, end)
+    console.print(
+        "\n[bold]before the labels[/]: "
+        + (lead.describe() if lead else "the estimated accuracy did not alert"),
+        soft_wrap=True,
+        highlight=False,
+    )
+    return lead
 
 
 # The families worth a glance after the drift plant; the rest are on /metrics.
@@ -67,6 +85,8 @@ HIGHLIGHTS = (
     "modeltap_feature_drifted{",
     "modeltap_dataset_drift_share_ratio{",
     'modeltap_performance_score{metric="accuracy"',
+    'modeltap_performance_estimated_score{kind="estimated",metric="accuracy"',
+    "modeltap_multivariate_drift_score{",
 )
 
 

@@ -29,12 +29,16 @@ from modeltap.schema import (
     WriteSummary,
 )
 from modeltap.store import SqlStore
+from monitor.demo.lead import Lead
 from monitor.demo.live import run_live
 from monitor.demo.model import churn_probability
 from monitor.demo.population import MODEL, customers
 from monitor.demo.steps import Steps
 
 _BATCH = 1000
+# Whether a customer churned is known hours later: every label arrives 4 to 12 hours after
+# its prediction, so a window's realized accuracy trails its estimate by hours.
+LABEL_DELAY_HOURS = (4.0, 12.0)
 
 
 def synthetic_traffic(
@@ -94,7 +98,7 @@ def synthetic_traffic(
                 )
                 if rng.random() < 0.7:  # ground truth for 70% of rows, hours later
                     truth = int(rng.random() < (risk if not drifted else 1 - risk))
-                    arrived = ts + timedelta(hours=float(rng.uniform(0.5, 6)))
+                    arrived = ts + timedelta(hours=float(rng.uniform(*LABEL_DELAY_HOURS)))
                     labels.append(
                         LabelRecord(
                             value=truth,
@@ -146,17 +150,20 @@ def run_demo(
     live_seconds: float = 20.0,
     live_rps: float = 50.0,
     steps: Steps | None = None,
-) -> None:
+    now: datetime | None = None,
+) -> Lead | None:
     """History through the store, then live traffic through a real sidecar, summarised.
 
-    ``steps`` records what is done as it goes: what a Ctrl-C part-way reports.
+    ``steps`` records what is done as it goes: what a Ctrl-C part-way reports. The history
+    ends at ``now`` rounded down to the hour (default: the clock). Returns how far the
+    estimated accuracy led the labels, when it alerted.
     """
     directory.mkdir(parents=True, exist_ok=True)
     database = directory / "demo.db"
     steps = steps or Steps(database)
     database.unlink(missing_ok=True)
     url = f"sqlite:///{database}"
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    end = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(hours=hours)
     rng = np.random.default_rng(seed)
 
@@ -169,7 +176,7 @@ def run_demo(
         from monitor.demo.detectors import run_detectors  # noqa: PLC0415 - the detectors' part
 
         steps.doing("the detectors")
-        run_detectors(store, start, end, hours, console)
+        lead = run_detectors(store, start, end, hours, console)
         steps.done("every detector run once")
         if live_seconds > 0:
             _live(store, directory, seconds=live_seconds, rps=live_rps, seed=seed,
@@ -184,6 +191,7 @@ def run_demo(
     console.print()
     for line in steps.summary(report, openmetrics):
         console.print(line, soft_wrap=True, highlight=False, markup=False)
+    return lead
 
 
 def _write_history(

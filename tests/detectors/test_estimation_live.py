@@ -10,15 +10,18 @@ from __future__ import annotations
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from detectors import backfill, fitting
 from detectors.profile import Profile
 from detectors.runner import Planned, Runner
 from detectors.settings import ModelSettings
 from detectors.windows import Window
+from exporters.openmetrics import write_openmetrics
 from exporters.scrape import ResultsExporter
 from exporters.source import ExportPlan
 from modeltap.schema import DetectorResult
@@ -176,6 +179,49 @@ def test_the_exporter_publishes_estimate_realized_and_alert(store: SqlStore) -> 
         [promtool, "check", "metrics"], input=exposition, capture_output=True, check=False
     )
     assert (linted.returncode, linted.stdout, linted.stderr) == (0, b"", b"")
+
+
+NEW_FAMILIES = ("modeltap_performance_estimated_", "modeltap_multivariate_")
+
+
+def test_the_openmetrics_history_ends_on_what_the_scrape_serves(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    """`monitor backfill --openmetrics` writes the live exporter's series, thresholds too."""
+    prepare(store)
+    write(store, [Traffic(at(5), at(6), seed=3, calibrated=True, per_hour=1000, age_sd=2.0,
+                          label_share=1.0, label_at=at(6))])  # fmt: skip
+    now = at(6) + timedelta(minutes=1)
+    assert {o.status for o in Runner(store, [SETTINGS], owner="t").run_all(now)} == {"ok"}
+    registry = CollectorRegistry()
+    registry.register(ResultsExporter(store, ExportPlan.from_config(CONFIG), lambda: now))
+    scraped = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name.startswith(NEW_FAMILIES)
+    }
+    path = tmp_path / "history.om"
+    write_openmetrics(store.results_between(MODEL, at(4), at(6)), path)
+    last: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, float]] = {}
+    # prometheus_client's OpenMetrics parser (strict: it refuses malformed exposition) has no
+    # annotations.
+    parsed = text_string_to_metric_families(path.read_text())  # type: ignore[no-untyped-call]
+    for family in parsed:
+        for sample in family.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            moment = float(sample.timestamp or 0)
+            if sample.name.startswith(NEW_FAMILIES) and moment >= last.get(key, (-1.0, 0.0))[0]:
+                last[key] = (moment, sample.value)
+    names = {name for name, _ in scraped}
+    assert {
+        "modeltap_performance_estimated_score",
+        "modeltap_performance_estimated_threshold",
+        "modeltap_performance_estimated_alert",
+    } <= names
+    assert set(last) == set(scraped)
+    # A series' last point in the history is its newest window's value: what is scraped.
+    assert {key: value for key, (_, value) in last.items()} == scraped
 
 
 @pytest.mark.parametrize("kind", ["estimated", "realized"])

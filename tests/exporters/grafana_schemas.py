@@ -16,6 +16,17 @@ SCHEMAS = Path(__file__).resolve().parent / "schemas" / "grafana"
 @cache
 def schema(name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads((SCHEMAS / f"{name}.jsonschema.json").read_text())
+    matcher = loaded.get("definitions", {}).get("MatcherConfig")
+    if matcher is not None:
+        # Grafana's CUE declares a matcher's options as any value (`options?: _`); the JSON
+        # schema export made that an object, yet the field matchers byFrameRefID, byName and
+        # byRegexp take a string, which is what the SDK's own override_by_query writes.
+        # Only that one property is widened: object or string, nothing else.
+        matcher = {**matcher, "properties": {**matcher["properties"]}}
+        matcher["properties"]["options"] = {
+            "anyOf": [matcher["properties"]["options"], {"type": "string"}]
+        }
+        loaded = {**loaded, "definitions": {**loaded["definitions"], "MatcherConfig": matcher}}
     return loaded
 
 

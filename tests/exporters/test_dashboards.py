@@ -156,3 +156,42 @@ def test_provisioning_points_the_dashboards_at_the_data_source() -> None:
         (GRAFANA / "provisioning" / "dashboards" / "modeltap.yaml").read_text()
     )
     assert provider["providers"][0]["type"] == "file"
+
+
+def test_estimate_and_realized_share_a_panel_with_the_learned_threshold_dashed() -> None:
+    boards = dashboards(CONFIG)
+
+    def panel(board: str, title: str) -> dict[str, Any]:
+        found = [p for p in boards[board]["panels"] if p["title"] == title]
+        assert len(found) == 1, [p["title"] for p in boards[board]["panels"]]
+        only: dict[str, Any] = found[0]
+        return only
+
+    def dashed(found: dict[str, Any]) -> list[str]:
+        return [
+            override["matcher"]["options"]
+            for override in found["fieldConfig"]["overrides"]
+            if override["matcher"]["id"] == "byFrameRefID"
+            and {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}
+            in override["properties"]
+        ]
+
+    accuracy = panel("modeltap-performance", "Accuracy before labels: estimated and realized")
+    assert [(t["refId"], t["expr"], t["legendFormat"]) for t in accuracy["targets"]] == [
+        ("A", 'modeltap_performance_estimated_score{model="$model",version=~"$version",'
+              'metric="accuracy"}', "{{version}} {{kind}}"),
+        ("B", 'modeltap_performance_estimated_threshold{model="$model",version=~"$version",'
+              'metric="accuracy"}', "{{version}} threshold"),
+    ]  # fmt: skip
+    assert dashed(accuracy) == ["B"]
+    errors = panel("modeltap-performance", "MAE and RMSE before labels: estimated and realized")
+    assert errors["targets"][0]["expr"].startswith("modeltap_performance_estimated_error{")
+    assert 'metric=~"mae|rmse"' in errors["targets"][1]["expr"]
+    assert dashed(errors) == ["B"]
+    multivariate = panel("modeltap-drift", "Multivariate drift")
+    assert [t["expr"].split("{")[0] for t in multivariate["targets"]] == [
+        "modeltap_multivariate_drift_score",
+        "modeltap_multivariate_drift_threshold",
+    ]
+    assert multivariate["targets"][0]["legendFormat"] == "{{method}} {{version}}"
+    assert dashed(multivariate) == ["B"]

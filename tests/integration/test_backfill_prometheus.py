@@ -19,18 +19,22 @@ import pytest
 
 from detectors import backfill, fitting
 from detectors.backfill_pool import Job, run
+from detectors.settings import ModelSettings
 from exporters.dashboards.render import dashboards
 from exporters.openmetrics import write_openmetrics
 from modeltap.schema import FAMILIES
 from modeltap.store import SqlStore
 from tests.conftest import service_env
-from tests.detectors.test_runner import SETTINGS
 from tests.detectors.traffic import MODEL, Traffic, config, write
 
 # Prometheus keeps the real clock: history must lie inside its retention and before its head.
 pytestmark = pytest.mark.real_clock
 
 HOUR = timedelta(hours=1)
+# Two uncorrelated numerical features: half the variance keeps one principal component, so
+# the reconstruction error can move (the default 0.65 keeps both and reconstructs exactly).
+CONFIG = config(multivariate={"variance": 0.5})
+SETTINGS = ModelSettings.from_config(CONFIG, MODEL)
 
 
 def query_range(base: str, expr: str, start: float, end: float, step: int) -> list[Any]:
@@ -44,10 +48,11 @@ def query_range(base: str, expr: str, start: float, end: float, step: int) -> li
 
 
 def history(tmp_path: Path, start: datetime) -> list[Any]:
-    """Six hours of two versions with labels, backfilled; results as stored."""
+    """Six hours of two versions with labels, backfilled; results as stored. The model is
+    calibrated and its reference labelled, so the estimation family runs beside the rest."""
     store = SqlStore.open(f"sqlite:///{tmp_path / 'p.db'}", migrate=True)
     at = [start + i * HOUR for i in range(7)]
-    write(store, [Traffic(at[0] - 2 * HOUR, at[0], seed=1)])
+    write(store, [Traffic(at[0] - 2 * HOUR, at[0], seed=1, calibrated=True, label_share=1.0)])
     rows = fitting.rows_from_store(store, SETTINGS, at[0] - 2 * HOUR, at[0], None)
     fitting.save(
         store, SETTINGS, fitting.fit_rows(SETTINGS, rows), version="", source="t", now=at[0]
@@ -55,14 +60,16 @@ def history(tmp_path: Path, start: datetime) -> list[Any]:
     write(
         store,
         [
-            Traffic(at[0], at[6], seed=2, label_share=0.7),
-            Traffic(at[0], at[6], seed=3, version="v2", per_hour=200, label_share=0.7),
+            Traffic(at[0], at[6], seed=2, label_share=0.7, calibrated=True),
+            Traffic(
+                at[0], at[6], seed=3, version="v2", per_hour=200, label_share=0.7, calibrated=True
+            ),
         ],
     )
     found = backfill.windows(at[0], at[6], HOUR)
     source = backfill.StoreSource(store, SETTINGS)
     observed = source.event_counts(at[0], at[6], HOUR)
-    run(Job(config(), MODEL, HOUR, found[-1].end, FAMILIES), store, source, found, observed)
+    run(Job(CONFIG, MODEL, HOUR, found[-1].end, FAMILIES), store, source, found, observed)
     results = store.results_between(MODEL, at[0], at[6])
     store.close()
     return results
@@ -92,7 +99,12 @@ def test_backfilled_history_reaches_every_drift_and_performance_panel(tmp_path: 
     while time.monotonic() < deadline and not query_range(base, probe, first, last, 300):
         time.sleep(2)
     assert query_range(base, probe, first, last, 300), "Prometheus never loaded the blocks"
-    boards = dashboards(config())
+    detectors = {r.detector for r in results if r.status == "ok"}
+    assert {"estimated_accuracy", "realized_accuracy", "reconstruction_error"} <= detectors
+    boards = dashboards(CONFIG)
+    titles = [panel["title"] for name in boards for panel in boards[name]["panels"]]
+    assert "Accuracy before labels: estimated and realized" in titles
+    assert "Multivariate drift" in titles
     gaps = []
     for name in ("modeltap-drift", "modeltap-performance"):
         for panel in boards[name]["panels"]:

@@ -73,6 +73,13 @@ def month_of_results(days: int = 30) -> list[DetectorResult]:
             add("error_rate", start, float(rng.uniform(0, 0.02)), 0.05, version=version)
         add("ab_latency", start, float(rng.uniform(0, 1)), 0.05, "lower", version="v2",
             baseline="v1")  # fmt: skip
+        estimate = float(rng.normal(0.8 - 0.15 * late, 0.01))
+        add("estimated_accuracy", start, estimate, 0.72, "lower", kind="estimated",
+            confidence_lower=estimate - 0.03, confidence_upper=estimate + 0.03)  # fmt: skip
+        if hour < 24 * days - 6:  # the newest six hours have no labels yet
+            add("realized_accuracy", start, float(rng.normal(0.8 - 0.17 * late, 0.02)), 0.72,
+                "lower", kind="realized")  # fmt: skip
+        add("reconstruction_error", start, float(rng.normal(1.0 + 0.4 * late, 0.03)), 1.1)
     return out
 
 
@@ -85,6 +92,35 @@ def test_a_month_of_hourly_results_for_20_features_stays_small(tmp_path: Path) -
     assert size < 5 * 2**20, size
     assert "<script" not in html
     assert html.count("<rect") > 24 * 30 * 20  # one heatmap cell per window and feature
+
+
+def test_estimates_and_multivariate_drift_have_their_sections() -> None:
+    results = month_of_results(days=2)
+    settings = ModelSettings.from_config(config(), MODEL)
+    html = build(settings, results, T0, T0 + timedelta(days=2))
+    estimation = html.split('<section id="estimation">')[1].split("</section>")[0]
+    assert "<h2>Performance before labels</h2>" in estimation
+    assert "estimated accuracy" in estimation
+    assert "realized accuracy" in estimation
+    assert estimation.count('<polygon class="band"') == 1  # the sampling-error interval
+    assert "<title>threshold v1 0.72</title>" in estimation
+    alerted = sum(1 for r in results if r.detector == "estimated_accuracy" and r.alert)
+    assert f"estimate alerted in {alerted} of 48 windows" in estimation
+    assert alerted > 0
+    multivariate = html.split('<section id="multivariate">')[1].split("</section>")[0]
+    assert "<h2>Multivariate drift</h2>" in multivariate
+    assert "<h3>reconstruction_error</h3>" in multivariate
+    assert "<title>threshold v1 1.1</title>" in multivariate
+    assert "<polyline" in multivariate
+
+
+def test_without_estimates_the_sections_say_why() -> None:
+    results = [r for r in month_of_results(days=1) if "accuracy" not in r.detector]
+    results = [r for r in results if r.detector != "reconstruction_error"]
+    settings = ModelSettings.from_config(config(), MODEL)
+    html = build(settings, results, T0, T0 + timedelta(days=1))
+    assert "no estimates in this range (the estimation family needs a labelled" in html
+    assert "no multivariate drift results in this range" in html
 
 
 def chromium() -> str:
@@ -147,6 +183,8 @@ async def _drive(
     loaded = time.monotonic() - started
     check = """JSON.stringify([...document.querySelectorAll('section')].map(s => ({
         id: s.id, charts: s.querySelectorAll('svg').length,
+        bands: [...s.querySelectorAll('polygon.band')].filter(b => b.getBBox().height > 0)
+               .length,
         drawn: [...s.querySelectorAll('svg')].every(g => g.getBBox().width > 0 &&
                g.querySelectorAll('rect,polyline,circle').length > 0)})))"""
     evaluated = await call("Runtime.evaluate", expression=check, returnByValue=True)
@@ -188,4 +226,6 @@ def test_the_report_opens_offline_in_chromium_with_every_section_drawn(tmp_path:
     assert list(by_id) == list(SECTIONS)
     charted = [name for name in SECTIONS if name != "summary"]
     assert all(by_id[name]["charts"] > 0 and by_id[name]["drawn"] for name in charted), by_id
+    assert {"multivariate", "estimation"} <= set(by_id)
+    assert by_id["estimation"]["bands"] > 0
     assert (tmp_path / "report.png").stat().st_size > 10_000

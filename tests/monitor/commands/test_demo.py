@@ -9,12 +9,21 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
+from io import StringIO
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
+from detectors import fitting
+from detectors.settings import ModelSettings
+from modeltap.store import SqlStore
 from monitor.cli import cli
+from monitor.demo.detectors import demo_config
+from monitor.demo.history import run_demo
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -32,6 +41,46 @@ def test_the_demo_ends_on_where_its_outputs_are(tmp_path: Path) -> None:
     assert summary[2].split() == ["OpenMetrics", str(tmp_path / "history.om")]
     assert summary[3].split()[:2] == ["database", str(tmp_path / "demo.db")]
     assert (tmp_path / "history.om").read_text().endswith("# EOF\n")
+
+
+def test_the_estimate_alerts_hours_before_the_labels_of_the_drifted_window(
+    tmp_path: Path,
+) -> None:
+    now = datetime(2026, 11, 20, 15, 20, tzinfo=UTC)
+    out = StringIO()
+    lead = run_demo(tmp_path, hours=2, rps=0.5, seed=7, console=Console(file=out, width=200),
+                    live_seconds=0, now=now)  # fmt: skip
+    assert lead is not None, out.getvalue()
+    drifted = datetime(2026, 11, 20, 14, tzinfo=UTC)  # the planted change: the last hour
+    assert (lead.window_start, lead.window_end) == (drifted, drifted + timedelta(hours=1))
+    assert lead.estimated < lead.threshold
+    assert lead.estimated_at == lead.window_end
+    assert lead.lead is not None
+    assert lead.lead > timedelta(hours=2), lead
+    printed = " ".join(out.getvalue().split())
+    assert f"the estimate leads the labels by {lead.lead.total_seconds() / 3600:.1f} h" in printed
+    # From the store, not from the demo's own account: when the estimate alerted, fewer
+    # than detectors.min_rows of the window's labels had arrived, so no realized figure
+    # could exist yet; when enough had, the realized accuracy confirms the drop.
+    settings = ModelSettings.from_config(demo_config(2), "churn")
+    store = SqlStore.open(f"sqlite:///{tmp_path / 'demo.db'}")
+    try:
+        rows = fitting.rows_from_store(store, settings, drifted, lead.window_end, lead.version)
+        results = store.results_between("churn", drifted, lead.window_end)
+    finally:
+        store.close()
+    assert rows.label_received_at is not None
+    arrived = rows.label_received_at[np.isfinite(rows.label_received_at)]
+    assert (arrived <= lead.estimated_at.timestamp()).sum() < settings.min_rows
+    assert lead.realized_at is not None
+    assert (arrived <= lead.realized_at.timestamp()).sum() == settings.min_rows
+    realized = next(
+        r for r in results
+        if r.detector == "realized_accuracy" and r.version == lead.version and not r.segment
+    )  # fmt: skip
+    assert realized.alert
+    assert realized.score is not None
+    assert realized.score < lead.estimated
 
 
 def descendants(pid: int) -> set[int]:
