@@ -36,7 +36,7 @@ def anchor_python() -> Path:
 
 
 def nannyml(task: str, workdir: Path, **arrays: Any) -> dict[str, Any]:
-    """Run NannyML's ``task`` (cbpe, dle, pca) on ``arrays`` and return its answers."""
+    """Run NannyML's ``task`` (cbpe, cbpe_multiclass, dle, pca) on ``arrays``; its answers."""
     python = anchor_python()
     source, target = workdir / f"{task}.npz", workdir / f"{task}.json"
     np.savez(source, **arrays)

@@ -77,6 +77,42 @@ def cbpe(data: Any) -> dict[str, Any]:
     }
 
 
+def cbpe_multiclass(data: Any) -> dict[str, Any]:
+    nml = _nannyml()
+    # Class names sort in column order (NannyML sorts them), so column i is class f"c{i}".
+    classes = [f"c{i}" for i in range(data["ref_scores"].shape[1])]
+    if sorted(classes) != classes:
+        raise ValueError("at most ten classes: their names must sort in column order")
+
+    def frame(prefix: str, labels: bool) -> pd.DataFrame:
+        table = pd.DataFrame(data[f"{prefix}_scores"], columns=[f"p_{c}" for c in classes])
+        table["pred"] = np.asarray(classes)[data[f"{prefix}_pred"]]
+        if labels:
+            table["label"] = np.asarray(classes)[data[f"{prefix}_label"]]
+        return table
+
+    estimator = nml.CBPE(
+        y_pred_proba={c: f"p_{c}" for c in classes},
+        y_pred="pred",
+        y_true="label",
+        problem_type="classification_multiclass",
+        metrics=BINARY_METRICS,
+        chunk_size=int(data["chunk_size"]),
+    )
+    estimator.fit(frame("ref", labels=True))
+    result = estimator.estimate(frame("cur", labels=False)).to_df()
+    fields = ["value", "sampling_error", "lower_threshold", "upper_threshold", "alert"]
+    calibrations = []
+    for name in classes:
+        regressor = getattr(estimator._calibrators[name], "_regressor", None)
+        calibrations.append(
+            None
+            if regressor is None
+            else [regressor.X_thresholds_.tolist(), regressor.y_thresholds_.tolist()]
+        )
+    return {"calibrations": calibrations, "chunks": _records(result, BINARY_METRICS, fields)}
+
+
 def dle(data: Any) -> dict[str, Any]:
     nml = _nannyml()
     features = [f"x{i}" for i in range(data["ref_x"].shape[1])]
@@ -116,7 +152,7 @@ def pca(data: Any) -> dict[str, Any]:
     }
 
 
-TASKS = {"cbpe": cbpe, "dle": dle, "pca": pca}
+TASKS = {"cbpe": cbpe, "cbpe_multiclass": cbpe_multiclass, "dle": dle, "pca": pca}
 
 
 def main(argv: list[str]) -> int:
