@@ -59,6 +59,7 @@ def _modeltap(task: str, data: Arrays) -> Work:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from detectors.stats import cbpe, dle, multivariate
     from detectors.stats.bands import chunk_bounds
+    from detectors.stats.boosting import portable
 
     chunk = int(data["chunk_size"])
 
@@ -91,7 +92,8 @@ def _modeltap(task: str, data: Arrays) -> Work:
         importlib.import_module("sklearn.ensemble")  # the loss model's, before the clock
         ref_guesses, ref_targets, guesses = data["ref_guess"], data["ref_target"], data["cur_guess"]
         return Work(
-            fit=lambda: dle.fit(ref_features, ref_guesses, ref_targets, chunk_size=chunk),
+            # As the reference profile keeps it: the trees as arrays, which the live path runs.
+            fit=lambda: portable(dle.fit(ref_features, ref_guesses, ref_targets, chunk_size=chunk)),
             estimate=lambda profile: [
                 dle.estimate(profile, features[a:b], guesses[a:b]) for a, b in windows(guesses.size)
             ],

@@ -23,7 +23,7 @@ import pandas as pd
 from detectors.rows import Rows, coerce_numerical
 from detectors.stats import cbpe, dle
 from detectors.stats.bands import Band
-from detectors.stats.boosting import Forest
+from detectors.stats.boosting import Forest, portable
 from detectors.stats.multivariate import ReconstructionProfile, fit_reconstruction
 from detectors.stats.samples import FloatArray
 from modeltap.errors import MissingExtraError
@@ -185,11 +185,7 @@ def _fit_dle(rows: Rows, matrix: FloatArray, settings: ModelSettings, chunk: int
         fitted = dle.fit(matrix, predictions, labels, chunk_size=chunk)
     except MissingExtraError as missing:
         raise _UnfitError(str(missing)) from missing
-    return replace(
-        fitted,
-        absolute=Forest.from_model(fitted.absolute),
-        squared=Forest.from_model(fitted.squared),
-    )
+    return portable(fitted)
 
 
 def _sample(matrix: FloatArray, size: int) -> FloatArray:

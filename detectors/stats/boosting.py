@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from detectors.stats import dle
 from detectors.stats.samples import FloatArray
 from modeltap.schema import JsonValue
 
@@ -68,18 +69,26 @@ class Forest:
 
     def predict(self, matrix: FloatArray) -> FloatArray:
         """The model's prediction for each row of ``matrix`` (NaN for a missing value)."""
-        rows = np.asarray(matrix, dtype=np.float64)
-        # One cursor per (row, tree), all walked down together, one level per pass.
-        node = np.broadcast_to(self.roots, (rows.shape[0], self.roots.size)).copy()
-        row = np.broadcast_to(np.arange(rows.shape[0])[:, None], node.shape)
-        walking = ~self.leaf[node]
-        while walking.any():
+        rows = np.ascontiguousarray(matrix, dtype=np.float64)
+        count, width = rows.shape
+        values = rows.ravel()
+        trees = self.roots.size
+        # One cursor per (row, tree), all walked down together, one level per pass. Only the
+        # cursors still on a split are touched: their positions are kept as a shrinking list
+        # (rather than a mask over every cursor), and each one's row is found in the flat
+        # matrix by offset, which together halve the time of a 10k-row window.
+        node = np.tile(self.roots, count)
+        offset = np.repeat(np.arange(count, dtype=np.int64) * width, trees)
+        walking = np.flatnonzero(~self.leaf[node])
+        while walking.size:
             at = node[walking]
-            x = rows[row[walking], self.feature[at]]
+            x = values[offset[walking] + self.feature[at]]
             left = np.where(np.isnan(x), self.missing_left[at], x <= self.threshold[at])
-            node[walking] = np.where(left, self.left[at], self.right[at])
-            walking = ~self.leaf[node]
-        return np.asarray(self.baseline + self.value[node].sum(axis=1), dtype=np.float64)
+            reached = np.where(left, self.left[at], self.right[at])
+            node[walking] = reached
+            walking = walking[~self.leaf[reached]]
+        leaves = self.value[node].reshape(count, trees)
+        return np.asarray(self.baseline + leaves.sum(axis=1), dtype=np.float64)
 
     def to_json(self) -> dict[str, JsonValue]:
         return {
@@ -117,3 +126,13 @@ def _pack(values: npt.NDArray[Any], dtype: str) -> str:
 
 def _unpack(text: JsonValue, dtype: str) -> npt.NDArray[Any]:
     return np.frombuffer(base64.b64decode(str(text)), dtype=dtype)
+
+
+def portable(profile: dle.DleProfile) -> dle.DleProfile:
+    """``profile`` with its scikit-learn loss models as :class:`Forest` arrays: what the
+    reference profile stores and the live path predicts with."""
+    return replace(
+        profile,
+        absolute=Forest.from_model(profile.absolute),
+        squared=Forest.from_model(profile.squared),
+    )
