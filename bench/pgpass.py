@@ -164,7 +164,7 @@ def _run(url: str, events: int, workers: int | None) -> tuple[float, float]:
             else "as the daemon's jobs (each reads its own)"
         )
         print(
-            f"   one pass of all five detectors {how}: {report['seconds']:.1f} s "
+            f"   one pass of every detector {how}: {report['seconds']:.1f} s "
             f"({per_job}); {report['results']:,} results" + (" (goal <= 6 s)" if shared else "")
         )
         print(

@@ -130,15 +130,25 @@ def fit_reconstruction(
     )
 
 
+_BLOCK = 65_536
+
+
 def reconstruction_errors(profile: ReconstructionProfile, features: FloatArray) -> FloatArray:
     """Each row's distance from its reconstruction, in standardised units."""
     matrix = np.asarray(features, dtype=np.float64)
     mean = np.asarray(profile.mean)
-    standard = (np.where(np.isnan(matrix), mean, matrix) - mean) / np.asarray(profile.scale)
-    centred = standard - np.asarray(profile.centre)
+    scale = np.asarray(profile.scale)
+    centre = np.asarray(profile.centre)
     components = np.asarray(profile.components, dtype=np.float64)
-    residual = centred - (centred @ components.T) @ components
-    return np.asarray(np.linalg.norm(residual, axis=1), dtype=np.float64)
+    errors = np.empty(matrix.shape[0], dtype=np.float64)
+    # In blocks of rows: each row's error is its own, and the four full-size temporaries a
+    # whole window would need (about 250 MB for a million rows of 8 features) stay small.
+    for start in range(0, matrix.shape[0], _BLOCK):
+        rows = matrix[start : start + _BLOCK]
+        centred = (np.where(np.isnan(rows), mean, rows) - mean) / scale - centre
+        residual = centred - (centred @ components.T) @ components
+        errors[start : start + rows.shape[0]] = np.linalg.norm(residual, axis=1)
+    return errors
 
 
 def reconstruction_error(profile: ReconstructionProfile, features: FloatArray) -> Estimate:
