@@ -24,7 +24,7 @@ def rule_groups(config: MonitorConfig) -> list[dict[str, Any]]:
 
     >>> groups = rule_groups(MonitorConfig())
     >>> [group["name"] for group in groups]
-    ['modeltap.serving', 'modeltap.drift', 'modeltap.pipeline']
+    ['modeltap.serving', 'modeltap.performance', 'modeltap.drift', 'modeltap.pipeline']
     >>> groups[0]["rules"][0]["expr"][-5:]
     '> 1.0'
     """

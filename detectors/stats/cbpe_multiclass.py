@@ -60,7 +60,7 @@ class MulticlassCbpeProfile:
         """Each class calibrated one-vs-rest, then every row renormalised to sum to 1.
 
         >>> profile = MulticlassCbpeProfile(("a", "b"), (None, None), {}, {}, 1, 1)
-        >>> profile.probabilities(np.array([[0.2, 0.6], [0.0, 0.0]])).tolist()
+        >>> profile.probabilities(np.array([[0.5, 1.5], [0.0, 0.0]])).tolist()
         [[0.25, 0.75], [0.5, 0.5]]
         """
         calibrated = np.column_stack(

@@ -181,6 +181,9 @@ def stack(tmp_path: Path, postgres_database: str, kafka_bootstrap: str) -> Itera
             # Under no drift PSI is about (bins - 1) x (1/n + 1/m): at 150 rows, ~0.08.
             "drift": {"min_current_size": 150, "min_reference_size": 100},
             "thresholds": {"accuracy_min": 0.5, "f1_min": 0.1, "label_coverage_min": 0.05},
+            # Two numerical features: at the default share of variance PCA keeps both, the
+            # reconstruction is exact and its panel has nothing to draw.
+            "multivariate": {"variance": 0.5},
         },
         "sidecar": {
             "upstream": f"http://127.0.0.1:{ports['model']}",
