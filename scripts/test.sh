@@ -22,6 +22,19 @@ trap '[ ${#started[@]} -eq 0 ] || scripts/services.sh stop "${started[@]}"' EXIT
 # shellcheck disable=SC1091
 . "${MONITOR_STATE_DIR:-.state}/services.env"
 
+# Tools the tests drive: libfaketime for the shifted-clock passes below, and headless
+# Chromium, which opens the HTML report with the network off (tests/monitor/test_report.py).
+step "test tools"; current="test tools (Debian packages)"
+missing=()
+command -v faketime >/dev/null || missing+=(faketime)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  printf 'installing Debian packages: %s\n' "${missing[*]}"
+  sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { $sudo apt-get update >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+
 # NannyML, the known answers of the performance estimators, lives in a virtualenv of its own.
 step "anchors"; current="anchor environment (NannyML)"; scripts/anchors.sh
 
@@ -40,12 +53,6 @@ $BIN/pytest -p no:cacheprovider "$@"
 # (libfaketime shifts every clock the tests and their child processes read), so a test that
 # compares a fixed date with today fails the day it is written. Tests marked real_clock
 # cannot follow a shifted clock (the broker and Prometheus keep theirs) and stay out.
-command -v faketime >/dev/null || {
-  printf 'installing libfaketime (Debian package faketime)\n'
-  sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends faketime >/dev/null 2>&1 \
-    || { $sudo apt-get update >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends faketime >/dev/null; }
-}
 for shift in '+1 year' '-1 year'; do
   step "tests with the clock moved $shift (faketime)"; current="tests with the clock moved $shift"
   faketime "$shift" $BIN/pytest -p no:cacheprovider -q -m 'not real_clock' "$@"

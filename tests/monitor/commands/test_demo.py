@@ -119,14 +119,22 @@ class Demo:
 
     def __init__(self, directory: Path, *args: str) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "demo", "--dir", str(directory), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=ROOT,
-            env=env,
-        )
+        # A suite started in the background (`make test &`) has SIGINT ignored, and an
+        # ignored signal stays ignored across exec, so the demo would never see the Ctrl-C
+        # these tests send. A handler does not survive exec: with one in place for the
+        # moment of the start, the demo begins with SIGINT's default, as in a terminal.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "demo", "--dir", str(directory), *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=ROOT,
+                env=env,
+            )
+        finally:
+            signal.signal(signal.SIGINT, previous)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -146,7 +154,11 @@ class Demo:
 
     def interrupt(self) -> int:
         self.process.send_signal(signal.SIGINT)
-        code = self.process.wait(90)
+        try:
+            code = self.process.wait(90)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            pytest.fail("still running 90 s after SIGINT:\n" + "\n".join(self.lines))
         self._reader.join(10)
         return code
 
