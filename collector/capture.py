@@ -126,6 +126,7 @@ class Capturer:
                 features=_redact(features, settings, key),
                 prediction=rows.predictions[index],
                 score=_finite(rows.scores[index]) if index < len(rows.scores) else None,
+                class_scores=rows.class_scores[index] if index < len(rows.class_scores) else None,
                 instance_id=(
                     None
                     if rows.instance_ids[index] is None

@@ -3,7 +3,8 @@
 ``monitor reference set`` fits these beside the per-feature references and they are stored
 in the same JSON profile, so a window is scored without refitting anything: CBPE's
 calibration, sampling-error components and bands (a binary classifier whose reference rows
-have labels and scores); DLE's two loss models as plain trees (a regressor with labelled
+have labels and scores, or one-vs-rest per class for a multiclass one whose rows have class
+probabilities); DLE's two loss models as plain trees (a regressor with labelled
 reference rows; scikit-learn is needed to fit them, not to use them); the PCA of the
 numerical features; and a sample of reference rows for the domain classifier. A state that
 could not be fitted leaves its reason in ``notes``, which the families report per window
@@ -13,19 +14,19 @@ instead of failing.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from detectors.rows import Rows, coerce_numerical
-from detectors.stats import cbpe, dle
+from detectors.rows import Rows, TextArray, class_matrix, coerce_numerical
+from detectors.stats import cbpe, cbpe_multiclass, dle
 from detectors.stats.bands import Band
 from detectors.stats.boosting import Forest, portable
 from detectors.stats.multivariate import ReconstructionProfile, fit_reconstruction
-from detectors.stats.samples import FloatArray
+from detectors.stats.samples import FloatArray, IntArray
 from modeltap.errors import MissingExtraError
 from modeltap.schema import JsonValue
 
@@ -46,6 +47,7 @@ class Estimators:
 
     features: tuple[str, ...] = ()
     cbpe: cbpe.CbpeProfile | None = None
+    multiclass: cbpe_multiclass.MulticlassCbpeProfile | None = None
     dle: dle.DleProfile | None = None
     reconstruction: ReconstructionProfile | None = None
     sample: FloatArray | None = None
@@ -67,6 +69,7 @@ class Estimators:
         return {
             "features": list(self.features),
             "cbpe": self.cbpe.to_json() if self.cbpe else None,
+            "multiclass": self.multiclass.to_json() if self.multiclass else None,
             "dle": _dle_to_json(self.dle) if self.dle else None,
             "reconstruction": self.reconstruction.to_json() if self.reconstruction else None,
             "sample": sample,
@@ -83,6 +86,11 @@ class Estimators:
         return cls(
             features=tuple(data["features"]),
             cbpe=cbpe.CbpeProfile.from_json(data["cbpe"]) if data.get("cbpe") else None,
+            multiclass=(
+                cbpe_multiclass.MulticlassCbpeProfile.from_json(data["multiclass"])
+                if data.get("multiclass")
+                else None
+            ),
             dle=_dle_from_json(data["dle"]) if data.get("dle") else None,
             reconstruction=(
                 ReconstructionProfile.from_json(data["reconstruction"])
@@ -104,7 +112,9 @@ def fit_estimators(rows: Rows, settings: ModelSettings) -> Estimators:
     found: dict[str, Any] = {}
     if settings.estimation.enabled:
         try:
-            if settings.task == "classification":
+            if settings.task == "classification" and settings.classes:
+                found["multiclass"] = _fit_multiclass(rows, settings, chunk)
+            elif settings.task == "classification":
                 found["cbpe"] = _fit_cbpe(rows, settings, chunk)
             else:
                 found["dle"] = _fit_dle(rows, matrix, settings, chunk)
@@ -120,20 +130,31 @@ def fit_estimators(rows: Rows, settings: ModelSettings) -> Estimators:
             notes |= {RECONSTRUCTION: few, DOMAIN: few}
         else:
             if multivariate.reconstruction:
-                state = fit_reconstruction(matrix, variance=multivariate.variance, chunk_size=chunk)
-                if len(state.components) < len(features):
-                    found["reconstruction"] = state
-                else:
-                    # Every component kept: each row is rebuilt exactly and the error is 0
-                    # whatever the window holds, a band of rounding noise.
-                    notes[RECONSTRUCTION] = (
-                        f"{multivariate.variance:g} of the variance takes all "
-                        f"{len(features)} principal components, so the reconstruction error "
-                        "cannot move; lower detectors.multivariate.variance"
+                try:
+                    state = fit_reconstruction(
+                        matrix, variance=multivariate.variance, chunk_size=chunk
                     )
+                except ValueError as flat:
+                    notes[RECONSTRUCTION] = str(flat)
+                else:
+                    found |= _kept(state, features, multivariate.variance, notes)
             if multivariate.domain_classifier:
                 found["sample"] = _sample(matrix, multivariate.sample_size)
     return replace(fitted, notes=notes, **found)
+
+
+def _kept(
+    state: ReconstructionProfile, features: tuple[str, ...], variance: float, notes: dict[str, str]
+) -> dict[str, Any]:
+    if len(state.components) < len(features):
+        return {"reconstruction": state}
+    # Every component kept: each row is rebuilt exactly and the error is 0 whatever the
+    # window holds, a band of rounding noise.
+    notes[RECONSTRUCTION] = (
+        f"{variance:g} of the variance takes all {len(features)} principal components, so "
+        "the reconstruction error cannot move; lower detectors.multivariate.variance"
+    )
+    return {}
 
 
 class _UnfitError(Exception):
@@ -167,6 +188,41 @@ def _fit_cbpe(rows: Rows, settings: ModelSettings, chunk: int) -> cbpe.CbpeProfi
         np.asarray(labels, dtype=bool),
         np.asarray(rows.prediction[usable] == positive, dtype=bool),
         chunk_size=chunk,
+    )
+
+
+def _fit_multiclass(
+    rows: Rows, settings: ModelSettings, chunk: int
+) -> cbpe_multiclass.MulticlassCbpeProfile:
+    classes = settings.classes
+    if rows.class_scores is None or rows.label is None or rows.prediction is None:
+        raise _UnfitError(
+            "the reference has no labels or no class probabilities (payload.score_path, or "
+            f"a score_<class> column per class in a file); multiclass CBPE is fitted on "
+            f"labelled reference rows with the probability of each of {', '.join(classes)}"
+        )
+    scores = class_matrix(rows.class_scores, classes)
+    labels, predicted = class_indices(rows.label, classes), class_indices(rows.prediction, classes)
+    usable = np.isfinite(scores).all(axis=1) & (labels >= 0) & (predicted >= 0)
+    count, least = int(np.count_nonzero(usable)), settings.estimation.min_rows
+    absent = [name for index, name in enumerate(classes) if not (labels[usable] == index).any()]
+    if count < least or absent:
+        raise _UnfitError(
+            f"the reference has {count} rows with a known class as label and prediction and "
+            f"every class's probability; multiclass CBPE needs {least} "
+            "(detectors.estimation.min_rows)"
+            + (f" and a label of every class (none of {', '.join(absent)})" if absent else "")
+        )
+    return cbpe_multiclass.fit(
+        scores[usable], labels[usable], predicted[usable], classes, chunk_size=chunk
+    )
+
+
+def class_indices(values: TextArray, classes: Sequence[str]) -> IntArray:
+    """Each value's position among ``classes``, -1 for a missing or unknown one."""
+    position = {name: index for index, name in enumerate(classes)}
+    return np.fromiter(
+        (position.get(value, -1) for value in values.tolist()), dtype=np.int64, count=len(values)
     )
 
 

@@ -10,7 +10,13 @@ import pandas as pd
 from detectors.estimators import fit_estimators
 from detectors.offline import require_features
 from detectors.profile import Profile, fit_profile
-from detectors.rows import Rows, coerce_categorical, rows_from_frame, typed_features
+from detectors.rows import (
+    Rows,
+    class_score_text,
+    coerce_categorical,
+    rows_from_frame,
+    typed_features,
+)
 from detectors.settings import ModelSettings
 from modeltap.errors import InputError
 from modeltap.schema import ReferenceProfile
@@ -70,6 +76,10 @@ def rows_from_table(
         typed["score"] = pd.to_numeric(frame[score], errors="coerce")
     if label is not None and label in frame:
         typed["label"] = coerce_categorical(frame[label])[0]
+    if score is not None:
+        class_scores = class_score_text(frame, settings.classes, f"{score}_")
+        if class_scores is not None:
+            typed["class_scores"] = class_scores
     return rows_from_frame(typed, settings.kinds, prefix=FEATURE_PREFIX, violations=violations)
 
 
@@ -85,6 +95,7 @@ def rows_from_store(
         numerical=[name for name, kind in settings.kinds.items() if kind == "numerical"],
         categorical=[name for name, kind in settings.kinds.items() if kind == "categorical"],
         with_labels=True,
+        class_scores=bool(settings.classes),
     )
     violations = store.type_violations(settings.model, start, end, settings.kinds)
     if version is None:

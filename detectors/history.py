@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 from detectors.backfill import WindowData
-from detectors.rows import Requests, coerce_categorical, rows_from_frame, typed_features
+from detectors.rows import (
+    Requests,
+    class_score_text,
+    coerce_categorical,
+    rows_from_frame,
+    typed_features,
+)
 from detectors.settings import ModelSettings
 from detectors.windows import Window
 from modeltap.errors import InputError
@@ -242,6 +248,12 @@ class FileSource:
             out["score"] = pd.to_numeric(frame[c.score], errors="coerce").to_numpy()
         else:
             out["score"] = np.nan
+        class_scores = class_score_text(
+            frame.reset_index(drop=True), self._settings.classes, f"{c.score}_"
+        )
+        if class_scores is not None:
+            # Typed as text even in a chunk without any, so every scratch file agrees.
+            out["class_scores"] = pd.array(class_scores, dtype="string")
         features, _ = typed_features(frame.reset_index(drop=True), self._settings.kinds)
         for name in self._settings.kinds:
             out[FEATURE_PREFIX + name] = features[name]

@@ -211,6 +211,7 @@ class Reads:
                 numerical=numerical,
                 categorical=categorical,
                 with_labels=labels,
+                class_scores=bool(settings.classes),
             )
         else:
             frame = self._store.read_rows(
@@ -220,6 +221,7 @@ class Reads:
                 numerical=numerical,
                 categorical=categorical,
                 with_labels=labels,
+                class_scores=bool(settings.classes),
             )
         return rows_from_frame(frame, kinds, prefix=FEATURE_PREFIX), counts
 

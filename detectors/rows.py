@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -39,6 +39,8 @@ class Rows:
     score: FloatArray | None = None
     label: TextArray | None = None
     label_received_at: FloatArray | None = None  # epoch seconds
+    # A multiclass model's class probabilities per row, as JSON text (``class_matrix``).
+    class_scores: TextArray | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -57,6 +59,7 @@ class Rows:
             label_received_at=(
                 None if self.label_received_at is None else self.label_received_at[mask]
             ),
+            class_scores=None if self.class_scores is None else self.class_scores[mask],
         )
 
     def by_version(self, violations: Mapping[str, Mapping[str, int]]) -> dict[str, Rows]:
@@ -95,6 +98,7 @@ def concat_rows(parts: list[Rows]) -> Rows:
         score=_joined([part.score for part in parts]),
         label=_joined([part.label for part in parts]),
         label_received_at=_joined([part.label_received_at for part in parts]),
+        class_scores=_joined([part.class_scores for part in parts]),
     )
 
 
@@ -224,7 +228,55 @@ def rows_from_frame(
         score=_numbers(frame, "score"),
         label=_text(frame, "label"),
         label_received_at=_numbers(frame, "label_received_at"),
+        class_scores=_text(frame, "class_scores"),
     )
+
+
+def class_matrix(raw: TextArray, classes: Sequence[str]) -> FloatArray:
+    """Rows' class probabilities as an n-by-k matrix in ``classes`` order, NaN in a row that
+    has none or whose probabilities do not fit: a list of another length, an object
+    without every class.
+
+    >>> class_matrix(np.array(['[0.1, 0.2, 0.7]', '{"b": 1, "a": 0, "c": 0}', None, '[1]'],
+    ...     dtype=object), ["a", "b", "c"]).tolist()
+    [[0.1, 0.2, 0.7], [0.0, 1.0, 0.0], [nan, nan, nan], [nan, nan, nan]]
+    """
+    matrix = np.full((len(raw), len(classes)), np.nan)
+    # A window repeats few distinct texts only by chance, but parsing each once costs nothing.
+    parsed: dict[str, FloatArray | None] = {}
+    for index, text in enumerate(raw):
+        if text is None:
+            continue
+        if text not in parsed:
+            parsed[text] = _probabilities(json.loads(text), classes)
+        row = parsed[text]
+        if row is not None:
+            matrix[index] = row
+    return matrix
+
+
+def _probabilities(value: Any, classes: Sequence[str]) -> FloatArray | None:
+    if isinstance(value, dict):
+        if not all(name in value for name in classes):
+            return None
+        value = [value[name] for name in classes]
+    if not isinstance(value, list) or len(value) != len(classes):
+        return None
+    return np.asarray(value, dtype=np.float64)
+
+
+def class_score_text(frame: pd.DataFrame, classes: Sequence[str], prefix: str) -> TextArray | None:
+    """A table's class probabilities (a column ``prefix + class`` for each class) as the
+    JSON text the store keeps, None in a row missing any; None without every column."""
+    names = [prefix + name for name in classes]
+    if not classes or not all(name in frame for name in names):
+        return None
+    values = np.column_stack([pd.to_numeric(frame[name], errors="coerce") for name in names])
+    complete = np.isfinite(values).all(axis=1)
+    texts = [
+        json.dumps(row.tolist()) if ok else None for row, ok in zip(values, complete, strict=True)
+    ]
+    return np.array(texts, dtype=object)
 
 
 def requests_from_frame(frame: pd.DataFrame) -> Requests:

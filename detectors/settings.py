@@ -72,6 +72,8 @@ class ModelSettings:
     task: Task
     kinds: Mapping[str, Kind]
     positive_class: str | None = None
+    # A multiclass classifier's classes, in the order of its rows' class probabilities.
+    classes: tuple[str, ...] = ()
     segment_by: str | None = None
     thresholds: Mapping[str, float | None] = field(default_factory=dict)
     drift: DriftSettings = field(default_factory=DriftSettings)
@@ -110,6 +112,7 @@ class ModelSettings:
             task=model.task,
             kinds={feature.name: feature.type for feature in model.features},
             positive_class=None if model.positive_class is None else _text(model.positive_class),
+            classes=tuple(_text(value) for value in model.classes or ()),
             segment_by=model.segment_by,
             thresholds=config.thresholds_for(model.name).model_dump(),
             drift=DriftSettings(

@@ -27,6 +27,8 @@ from modeltap.schema import DRIFT_TESTS
 from modeltap.units import ByteSize, Duration, format_duration
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+# The most class probabilities one captured row keeps (and a multiclass model may name).
+MAX_CLASSES = 256
 _ADDRESS = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.\-]*):(?P<port>\d{1,5})$")
 
 
@@ -177,6 +179,9 @@ class ModelConfig(_Section):
     task: Literal["classification", "regression"]
     features: list[FeatureConfig] = Field(default_factory=list)
     positive_class: str | int | None = None
+    # A multiclass classifier's classes, in the order of the probabilities its score_path
+    # gives per row (a list), or the keys of those probabilities (an object).
+    classes: list[str | int] | None = Field(default=None, min_length=3, max_length=MAX_CLASSES)
     segment_by: str | None = None
     payload: PayloadConfig = PayloadConfig()
     capture: CaptureConfig = CaptureConfig()
@@ -218,6 +223,17 @@ class ModelConfig(_Section):
                     f"segment_by must name a categorical feature of this model, "
                     f"got {self.segment_by!r}"
                 )
+        if self.classes is not None:
+            spelled = [str(value) for value in self.classes]
+            if self.task != "classification":
+                problems.append("classes belong to a classification model")
+            elif self.positive_class is not None:
+                problems.append(
+                    "positive_class is for a binary classifier and classes for a multiclass "
+                    "one; set one of them"
+                )
+            if len(set(spelled)) < len(spelled):
+                problems.append(f"classes must be unique, got {', '.join(spelled)}")
         other = "regression" if self.task == "classification" else "classification"
         misplaced = sorted(
             key for key, value in self.thresholds.items()
@@ -290,8 +306,9 @@ ESTIMATED_METRICS = {
 
 
 class EstimationConfig(_Section):
-    """Performance estimated before the labels arrive: CBPE for a binary classifier whose
-    rows carry a score (payload.score_path), DLE for a regressor (scikit-learn at fit time)."""
+    """Performance estimated before the labels arrive: CBPE for a classifier whose rows carry
+    a score (payload.score_path; class probabilities for a multiclass one, whose classes the
+    model names), DLE for a regressor (scikit-learn at fit time)."""
 
     enabled: bool = True
     # Fewest rows a window needs for an estimate (its sampling error grows as 1/sqrt(rows)).

@@ -67,6 +67,8 @@ def encode_event(event: CapturedEvent) -> dict[str, Any]:
                 "features": dict(row.features),
                 "prediction": row.prediction,
                 "score": row.score,
+                # Only when there are some: most models' rows stay as they always were.
+                **({} if row.class_scores is None else {"class_scores": row.class_scores}),
             }
             for row in event.predictions
         ],
@@ -88,6 +90,7 @@ class _Row(BaseModel):
     features: dict[str, Any]
     prediction: Any = None
     score: float | None = None
+    class_scores: list[float] | dict[str, float] | None = None
 
 
 class _Event(BaseModel):
@@ -151,6 +154,7 @@ def decode_event(data: bytes | str | dict[str, Any]) -> CapturedEvent:
             prediction=row.prediction,
             score=row.score,
             instance_id=row.instance_id,
+            class_scores=row.class_scores,
         )
         for row in parsed.rows
     )

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 # A value that survives a JSON round trip (str, number, bool, None, lists and dicts of them).
 JsonValue = Any
+# A row's class probabilities: in the model's class order, or keyed by class.
+ClassScores = Sequence[float] | Mapping[str, float]
 
 Direction = Literal["lower", "higher"]
 """Which way a score moves when things get worse: p-values drift *lower*, distances *higher*."""
@@ -142,6 +144,9 @@ class PredictionRecord:
     prediction: JsonValue
     score: float | None = None
     instance_id: str | None = None
+    # A multiclass model's probabilities as it answered them: a list in its classes' order,
+    # or an object keyed by class (the model's configured classes read either).
+    class_scores: ClassScores | None = None
 
     @property
     def label_key(self) -> str:

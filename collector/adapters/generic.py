@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from collector.adapters.base import PayloadError, Rows, align, as_row, as_score
+from collector.adapters.base import (
+    PayloadError,
+    Rows,
+    align,
+    as_class_scores,
+    as_row,
+    as_score,
+)
 from collector.adapters.paths import get_path
 from modeltap.config import PayloadConfig
 
@@ -28,10 +35,15 @@ def extract(
     answer = _answer(response, payload.prediction_path)
     predictions = align(len(rows), answer)
     scores: list[float | None] = [None] * len(rows)
+    class_scores: list[Any] = [None] * len(rows)
     if payload.score_path:
-        raw = align(len(rows), _at(response, payload.score_path, "score_path"), "score")
+        answered = _at(response, payload.score_path, "score_path")
+        if len(rows) == 1 and as_class_scores(answered) is not None and len(answered) > 1:
+            answered = [answered]  # one row's class probabilities, not one score per row
+        raw = align(len(rows), answered, "score")
         scores = [as_score(value) for value in raw]
-    return Rows(rows, predictions, scores)
+        class_scores = [as_class_scores(value) for value in raw]
+    return Rows(rows, predictions, scores, class_scores=class_scores)
 
 
 def _answer(response: Any, path: str | None) -> Any:

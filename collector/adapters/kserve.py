@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from collector.adapters.base import PayloadError, Rows, align, as_row, as_score
+from collector.adapters.base import (
+    PayloadError,
+    Rows,
+    align,
+    as_class_scores,
+    as_row,
+    as_score,
+)
 from collector.adapters.paths import get_path
 from modeltap.config import PayloadConfig
 
@@ -29,13 +36,16 @@ def extract(
     predictions = [
         _pick(item, payload.prediction_path) if isinstance(item, dict) else item for item in items
     ]
-    scores = [
-        as_score(_pick(item, payload.score_path))
-        if isinstance(item, dict) and payload.score_path
-        else None
+    answered = [
+        _pick(item, payload.score_path) if isinstance(item, dict) and payload.score_path else None
         for item in items
     ]
-    return Rows([as_row(item, feature_names) for item in instances], predictions, scores)
+    return Rows(
+        [as_row(item, feature_names) for item in instances],
+        predictions,
+        [as_score(value) for value in answered],
+        class_scores=[as_class_scores(value) for value in answered],
+    )
 
 
 def _pick(item: dict[str, Any], path: str | None) -> Any:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from collector.adapters.base import PayloadError, Rows, as_score
+from collector.adapters.base import PayloadError, Rows, as_class_scores, as_score
 from modeltap.config import PayloadConfig
 
 
@@ -42,15 +42,19 @@ def extract(
     _same_batch(count, len(prediction_rows), "prediction output")
     predictions = [row[0] if len(row) == 1 else row for row in prediction_rows]
     scores: list[float | None]
+    class_scores: list[Any] = [None] * count
     if payload.score_path:
         score_rows = _rows(_choose(outputs, payload.score_path))[1]
         _same_batch(count, len(score_rows), "score output")
         scores = [as_score(row[-1]) for row in score_rows]
+        # k values per row are a classifier's class probabilities, kept whole for a
+        # multiclass model (the last is the positive class's score of a binary one).
+        class_scores = [as_class_scores(row) if len(row) > 1 else None for row in score_rows]
     else:
         # Two values per row are a binary classifier's class probabilities: the second is
         # the positive class's score.
         scores = [as_score(row[1]) if len(row) == 2 else None for row in prediction_rows]
-    return Rows(features, predictions, scores)
+    return Rows(features, predictions, scores, class_scores=class_scores)
 
 
 def _tensors(body: Any, key: str, what: str) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """The estimation family: a model's performance before its labels arrive, and once they do.
 
 A binary classifier's window is estimated with CBPE from its scores and predictions, a
+multiclass one's with CBPE one-vs-rest from its class probabilities (macro figures), a
 regressor's with DLE from its features and predictions, against the states the reference
 profile holds (``detectors.estimators``). Each metric is one row, ``estimated_<metric>``;
 once at least ``detectors.min_rows`` of the window's rows are labelled, ``realized_<metric>``
@@ -22,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from detectors.emit import Scope
-from detectors.estimators import ESTIMATION
+from detectors.estimators import ESTIMATION, class_indices
 from detectors.profile import Profile
-from detectors.rows import Rows, coerce_numerical
+from detectors.rows import Rows, class_matrix, coerce_numerical
 from detectors.settings import ModelSettings
-from detectors.stats import cbpe, dle
+from detectors.stats import cbpe, cbpe_multiclass, dle
 from detectors.stats.bands import Band, Estimate
 from modeltap.schema import DetectorResult, Direction, JsonValue
 
@@ -45,13 +46,18 @@ def results(
     estimators = profile.estimators if profile is not None else None
     if profile is None or estimators is None:
         return [_missing(scope, first, NO_PROFILE if profile is None else REFIT)]
+    fitted: cbpe_multiclass.MulticlassCbpeProfile | cbpe.CbpeProfile | dle.DleProfile | None
     if classifier:
-        if estimators.cbpe is None:
-            return [_missing(scope, first, estimators.notes.get(ESTIMATION, REFIT))]
-        return _classification(scope, rows, estimators.cbpe, settings)
-    if estimators.dle is None:
+        fitted = estimators.multiclass if settings.classes else estimators.cbpe
+    else:
+        fitted = estimators.dle
+    if fitted is None:
         return [_missing(scope, first, estimators.notes.get(ESTIMATION, REFIT))]
-    return _regression(scope, rows, estimators.matrix(rows), estimators.dle, settings)
+    if isinstance(fitted, cbpe_multiclass.MulticlassCbpeProfile):
+        return _multiclass(scope, rows, fitted, settings)
+    if isinstance(fitted, cbpe.CbpeProfile):
+        return _classification(scope, rows, fitted, settings)
+    return _regression(scope, rows, estimators.matrix(rows), fitted, settings)
 
 
 def _classification(
@@ -81,6 +87,41 @@ def _classification(
     return found + [
         _row(scope, "realized", _judged(name, values[name], profile.bands[name], count), settings)
         for name in cbpe.METRICS
+    ]
+
+
+def _multiclass(
+    scope: Scope,
+    rows: Rows,
+    profile: cbpe_multiclass.MulticlassCbpeProfile,
+    settings: ModelSettings,
+) -> list[DetectorResult]:
+    if rows.class_scores is None or rows.prediction is None:
+        return _too_few(scope, cbpe_multiclass.METRICS, 0, settings, "lower")
+    # The profile's classes, not the configuration's: the columns it was calibrated on.
+    classes = profile.classes
+    scores = class_matrix(rows.class_scores, classes)
+    predicted = class_indices(rows.prediction, classes)
+    usable = np.isfinite(scores).all(axis=1) & (predicted >= 0)
+    size = int(np.count_nonzero(usable))
+    if size < settings.estimation.min_rows:
+        return _too_few(scope, cbpe_multiclass.METRICS, size, settings, "lower")
+    scores, predicted = scores[usable], predicted[usable]
+    found = [
+        _row(scope, "estimated", estimate, settings)
+        for estimate in cbpe_multiclass.estimate(profile, scores, predicted).values()
+    ]
+    if rows.label is None:
+        return found
+    truth = class_indices(rows.label[usable], classes)
+    labelled = truth >= 0
+    count = int(np.count_nonzero(labelled))
+    if count < settings.min_rows:
+        return found
+    values = cbpe_multiclass.realized(truth[labelled], scores[labelled], predicted[labelled])
+    return found + [
+        _row(scope, "realized", _judged(name, values[name], profile.bands[name], count), settings)
+        for name in cbpe_multiclass.METRICS
     ]
 
 

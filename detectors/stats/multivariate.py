@@ -101,7 +101,12 @@ def fit_reconstruction(
     standard = (filled - mean) / scale
     centre = standard.mean(axis=0)
     _, singular, rows = np.linalg.svd(standard - centre, full_matrices=False)
-    explained = singular**2 / float(np.sum(singular**2))
+    total = float(np.sum(singular**2))
+    if total == 0.0:
+        raise ValueError(
+            "no numerical feature varies in the reference, so there is no component to keep"
+        )
+    explained = singular**2 / total
     kept = min(
         int(np.searchsorted(np.cumsum(explained), variance, side="right")) + 1, rows.shape[0]
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,28 @@ from modeltap.store.tables import predictions, requests
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+def _row_query(
+    model: str,
+    start: datetime,
+    end: datetime,
+    *,
+    numerical: Sequence[str],
+    categorical: Sequence[str],
+    with_labels: bool,
+    class_scores: bool,
+) -> q.RowQuery:
+    q.check_feature_names([*numerical, *categorical])
+    return q.RowQuery(
+        model,
+        utc(start),
+        utc(end),
+        numerical,
+        categorical,
+        with_labels,
+        class_scores=class_scores,
+    )
 
 
 class DetectorStore:
@@ -37,9 +60,17 @@ class DetectorStore:
         numerical: Sequence[str] = (),
         categorical: Sequence[str] = (),
         with_labels: bool = False,
+        class_scores: bool = False,
     ) -> pd.DataFrame:
-        q.check_feature_names([*numerical, *categorical])
-        query = q.RowQuery(model, utc(start), utc(end), numerical, categorical, with_labels)
+        query = _row_query(
+            model,
+            start,
+            end,
+            numerical=numerical,
+            categorical=categorical,
+            with_labels=with_labels,
+            class_scores=class_scores,
+        )
         with translate_errors(self._engine), self._engine.connect() as connection:
             if self._postgres:
                 return q.copy_frame(
@@ -57,6 +88,7 @@ class DetectorStore:
         numerical: Sequence[str] = (),
         categorical: Sequence[str] = (),
         with_labels: bool = False,
+        class_scores: bool = False,
     ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
         """``read_rows`` and ``type_violations`` of those features, in one pass on PostgreSQL."""
         if not self._postgres:  # small by design: two passes, each as it always was
@@ -67,13 +99,22 @@ class DetectorStore:
                 numerical=numerical,
                 categorical=categorical,
                 with_labels=with_labels,
+                class_scores=class_scores,
             )
             kinds = dict.fromkeys(numerical, "numerical")
             kinds |= dict.fromkeys(categorical, "categorical")
             return frame, self.type_violations(model, start, end, kinds)
-        q.check_feature_names([*numerical, *categorical])
-        query = q.RowQuery(
-            model, utc(start), utc(end), numerical, categorical, with_labels, marked=True
+        query = replace(
+            _row_query(
+                model,
+                start,
+                end,
+                numerical=numerical,
+                categorical=categorical,
+                with_labels=with_labels,
+                class_scores=class_scores,
+            ),
+            marked=True,
         )
         with translate_errors(self._engine), self._engine.connect() as connection:
             frame = q.copy_frame(

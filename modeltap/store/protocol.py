@@ -128,12 +128,14 @@ class Store(Protocol):
         numerical: Sequence[str] = (),
         categorical: Sequence[str] = (),
         with_labels: bool = False,
+        class_scores: bool = False,
     ) -> pd.DataFrame:
         """Prediction rows with typed features (``feature:NAME`` columns), times as epoch seconds.
 
-        Columns: version, ts, prediction (JSON text), score, the features, and with
-        ``with_labels`` label (JSON text) and label_received_at. Numerical features are NaN
-        where the value is not a number; categorical ones None where not a scalar.
+        Columns: version, ts, prediction (JSON text), score, the features, with
+        ``with_labels`` label (JSON text) and label_received_at, and with ``class_scores``
+        the class probabilities (JSON text). Numerical features are NaN where the value is
+        not a number; categorical ones None where not a scalar.
         """
         ...
 
@@ -146,6 +148,7 @@ class Store(Protocol):
         numerical: Sequence[str] = (),
         categorical: Sequence[str] = (),
         with_labels: bool = False,
+        class_scores: bool = False,
     ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
         """``read_rows`` and the ``type_violations`` of the same features, in one read."""
         ...

@@ -93,6 +93,7 @@ def _prediction_row(record: PredictionRecord) -> tuple[Any, ...]:
         dict(record.features),
         record.prediction,
         record.score,
+        record.class_scores,
     )
 
 
@@ -553,7 +554,7 @@ class SqlStore(DetectorStore, PairingStore):
         )
 
 
-_JSON_COLUMNS = frozenset({"features", "prediction"})
+_JSON_COLUMNS = frozenset({"features", "prediction", "class_scores"})
 
 
 def _result_rows(results: Sequence[DetectorResult]) -> list[dict[str, Any]]:

@@ -110,6 +110,8 @@ predictions = Table(
     Column("features", json_type(), nullable=False),
     Column("prediction", json_type()),
     Column("score", Float),
+    # A multiclass model's class probabilities as it answered them (a list or an object).
+    Column("class_scores", json_type()),
     PrimaryKeyConstraint("event_id", "row_index", "ts"),
     Index(None, "model", "ts"),
     Index(None, "label_key"),

@@ -30,7 +30,13 @@ def reference() -> None:
 @click.option("--start", help="Or: stored traffic from this time (ISO 8601, with timezone) ...")
 @click.option("--end", help="... up to this time.")
 @click.option("--prediction-column", default="prediction", show_default=True)
-@click.option("--score-column", default="score", show_default=True)
+@click.option(
+    "--score-column",
+    default="score",
+    show_default=True,
+    help="The positive class's score; a multiclass model's probabilities are read from a "
+    "column per class, named this, '_' and the class (score_setosa, score_virginica, ...).",
+)
 @pass_settings
 def set_reference(
     settings: Settings,

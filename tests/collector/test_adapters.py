@@ -207,3 +207,57 @@ def test_kserve_v1_bare_predictions_ignore_paths_meant_for_objects() -> None:
     assert (rows.predictions, rows.scores) == ([1], [None])
     with pytest.raises(PayloadError, match="prediction item: no value at 'label'"):
         run({"instances": [[1, 2]]}, {"predictions": [{"other": 1}]}, prediction_path="label")
+
+
+def test_class_probabilities_are_kept_whole_in_every_dialect() -> None:
+    """A multiclass model's probabilities per row: a k-wide v2 tensor, a list or an object
+    inside KServe v1 prediction items, a list of lists or one row's list in generic JSON."""
+    three = {
+        "outputs": [
+            {"name": "label", "shape": [2], "datatype": "INT64", "data": [2, 0]},
+            {
+                "name": "proba",
+                "shape": [2, 3],
+                "datatype": "FP32",
+                "data": [0, 0.25, 0.75, 1, 0, 0],
+            },
+        ]
+    }
+    rows = run(V2_REQUEST, three, prediction_path="label", score_path="proba")
+    assert rows.class_scores == [[0.0, 0.25, 0.75], [1.0, 0.0, 0.0]]
+    v1 = run(
+        {"instances": [[1, 2], [3, 4]]},
+        {
+            "predictions": [
+                {"label": "cat", "p": {"cat": 0.5, "dog": 0.3, "eel": 0.2}},
+                {"label": "dog", "p": [0.1, 0.6, 0.3]},
+            ]
+        },
+        prediction_path="label",
+        score_path="p",
+    )
+    assert v1.class_scores == [{"cat": 0.5, "dog": 0.3, "eel": 0.2}, [0.1, 0.6, 0.3]]
+    assert v1.scores == [None, None]  # not one number: the binary score stays empty
+    batch = run([{"a": 1}, {"a": 2}], {"labels": [1, 0], "p": [[0.2, 0.8], [0.6, 0.4]]},
+                prediction_path="labels", score_path="p")  # fmt: skip
+    assert batch.class_scores == [[0.2, 0.8], [0.6, 0.4]]
+    one = run({"a": 1}, {"label": 2, "p": [0.1, 0.2, 0.7]}, prediction_path="label", score_path="p")
+    assert (one.class_scores, one.scores) == ([[0.1, 0.2, 0.7]], [None])
+
+
+@pytest.mark.parametrize(
+    "answered",
+    [
+        [0.5, "high"],
+        [0.5, True],
+        {"cat": None, "dog": 1},
+        [],
+        [0.1] * 257,
+        [float("nan"), 1.0],
+        [float("inf"), 0.0],
+    ],
+)
+def test_class_probabilities_that_are_not_all_finite_numbers_are_not_kept(answered: Any) -> None:
+    rows = run({"instances": [[1, 2]]}, {"predictions": [{"p": answered}]}, score_path="p")
+    assert rows.class_scores == [None]
+    assert len(rows.features) == 1  # the row itself is captured

@@ -66,6 +66,21 @@ def test_inference_events_round_trip_through_the_cloudevents_binding() -> None:
     assert decoded == EVENT
 
 
+def test_class_probabilities_travel_only_where_a_row_has_them() -> None:
+    from dataclasses import replace
+
+    from modeltap.events import decode_events, encode_event, encode_events
+
+    row = replace(EVENT.predictions[0], class_scores={"a": 0.25, "b": 0.75})
+    event = CapturedEvent(EVENT.request, (row, replace(row, row_index=1, class_scores=None)))
+    assert decode_events(encode_events([event])) == [event]
+    first, second = encode_event(event)["rows"]
+    assert first["class_scores"] == {"a": 0.25, "b": 0.75}
+    assert "class_scores" not in second  # the wire of every other model is as it was
+    _, value, headers = to_message(event, "/modeltap/sidecar/churn")
+    assert from_message(b"churn", value, headers)[1] == event
+
+
 def test_labels_round_trip() -> None:
     key, value, headers = label_message({"request_id": "r1", "label": 0}, "/x", T0, "l1")
     assert from_message(key, value, headers) == (LABEL_TYPE, {"request_id": "r1", "label": 0})

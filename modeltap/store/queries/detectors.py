@@ -90,12 +90,15 @@ class RowQuery:
     with_labels: bool = False
     # PostgreSQL only: mark type violations in the values (``unmark`` counts and clears them).
     marked: bool = False
+    # A multiclass model's class probabilities, as the JSON text they were stored as.
+    class_scores: bool = False
 
     @property
     def names(self) -> list[str]:
         names = ["version", "ts", "prediction", "score"]
         names += [FEATURE_PREFIX + name for name in (*self.numerical, *self.categorical)]
-        return names + (["label", "label_received_at"] if self.with_labels else [])
+        names += ["label", "label_received_at"] if self.with_labels else []
+        return names + (["class_scores"] if self.class_scores else [])
 
     @property
     def dtypes(self) -> dict[str, Any]:
@@ -103,6 +106,7 @@ class RowQuery:
         # small codes instead of a million Python strings.
         types: dict[str, Any] = {"version": "category", "ts": "float64", "prediction": "category"}
         types |= {"score": "float64", "label": "category", "label_received_at": "float64"}
+        types |= {"class_scores": "object"}
         types |= {FEATURE_PREFIX + name: "float64" for name in self.numerical}
         return types | {FEATURE_PREFIX + name: "category" for name in self.categorical}
 
@@ -150,6 +154,8 @@ def postgres_rows_query(query: RowQuery) -> sql.Composable:
     if query.with_labels:
         columns += [sql.SQL("l.value #>> '{}'"), sql.SQL("extract(epoch FROM l.received_at)")]
         source = sql.SQL("predictions p LEFT JOIN labels l ON l.label_key = p.label_key")
+    if query.class_scores:
+        columns.append(sql.SQL("p.class_scores::text"))
     return sql.SQL(
         "SELECT {columns} FROM {source} "
         "WHERE p.model = {model} AND p.ts >= {start} AND p.ts < {end}"
@@ -181,6 +187,8 @@ def sqlite_rows_statement(query: RowQuery) -> Any:
     if query.with_labels:
         source = p.outerjoin(labels, labels.c.label_key == p.c.label_key)
         columns += [_sqlite_text(labels.c.value, "$"), labels.c.received_at]
+    if query.class_scores:
+        columns.append(type_coerce(p.c.class_scores, String))
     return (
         select(*columns)
         .select_from(source)

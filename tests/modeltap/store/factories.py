@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from sqlalchemy import Column, MetaData, Table
+
 from modeltap.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
+from modeltap.store import SqlStore, sql_store
+from modeltap.store.tables import predictions
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -73,3 +78,16 @@ def events(numbers: range, *, rows: int = 1, **kwargs: Any) -> EventBatch:
         requests=[request(n, **kwargs) for n in numbers],
         predictions=[prediction(n, row, **kwargs) for n in numbers for row in range(rows)],
     )
+
+
+def write_before_0007(store: SqlStore, batch: EventBatch) -> None:
+    """Write ``batch`` as a modeltap from before migration 0007 did (predictions without
+    class_scores), into a database still at an older revision."""
+    columns = [Column(c.name, c.type) for c in predictions.columns if c.name != "class_scores"]
+    old = Table("predictions", MetaData(), *columns)
+    newest = sql_store._prediction_row
+    assert [c.name for c in predictions.columns][-1] == "class_scores"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sql_store, "predictions", old)
+        patch.setattr(sql_store, "_prediction_row", lambda record: newest(record)[:-1])
+        store.write(batch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import replace
@@ -336,3 +337,37 @@ def test_newly_labelled_windows_start_from_the_new_labels_on_sqlite(tmp_path: Pa
         "SEARCH predictions USING INDEX ix_predictions_label_key (label_key=?)",
     ], steps
     store.close()
+
+
+def test_class_probabilities_come_back_as_the_json_they_were_stored_as(store: SqlStore) -> None:
+    """A multiclass model's probabilities, a list or an object, read back as JSON text on
+    both databases; rows without any read as missing."""
+    answered: list[Any] = [[0.1, 0.2, 0.7], {"cat": 0.5, "dog": 0.25, "eel": 0.25}, None]
+    store.write(
+        EventBatch(
+            [request(n) for n in range(3)],
+            [replace(prediction(n), class_scores=answered[n]) for n in range(3)],
+        )
+    )
+    frame = store.read_rows("churn", T0, T0 + HOUR, numerical=["age"], class_scores=True)
+    texts = frame.sort_values("ts")["class_scores"].tolist()
+    assert [json.loads(text) for text in texts[:2]] == answered[:2]
+    assert texts[2] is None or (isinstance(texts[2], float) and math.isnan(texts[2]))
+    counted, _ = store.read_rows_counted(
+        "churn", T0, T0 + HOUR, numerical=["age"], class_scores=True
+    )
+    assert counted.sort_values("ts")["class_scores"].tolist()[:2] == texts[:2]
+    # Not asked for, not read: other models' windows cost what they always did.
+    assert "class_scores" not in store.read_rows("churn", T0, T0 + HOUR, numerical=["age"])
+
+
+def test_class_probabilities_keyed_by_odd_class_names_are_stored(store: SqlStore) -> None:
+    """Keys a model server chose, whatever they are: NUL (which PostgreSQL's JSON refuses), a
+    lone surrogate, a very long name. The row is stored; the odd characters as U+FFFD."""
+    odd = {"a\x00b": 0.5, "\ud800": 0.25, "k" * 10_000: 0.25}
+    written = store.write(EventBatch([request(0)], [replace(prediction(0), class_scores=odd)]))
+    assert written.predictions_written == 1
+    frame = store.read_rows("churn", T0, T0 + HOUR, class_scores=True)
+    assert json.loads(frame["class_scores"].iloc[0]) == {
+        "a\ufffdb": 0.5, "\ufffd": 0.25, "k" * 10_000: 0.25
+    }  # fmt: skip

@@ -15,7 +15,7 @@ from modeltap.store import SqlStore
 from modeltap.store.engine import make_engine
 from modeltap.store.migrate import current_revision, head_revision, scripts_head, upgrade
 from modeltap.store.tables import metadata
-from tests.modeltap.store.factories import T0, events
+from tests.modeltap.store.factories import T0, events, write_before_0007
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -45,7 +45,7 @@ def test_an_existing_store_keeps_its_events_through_the_index_move(store_url: st
     engine = make_engine(store_url)
     upgrade(engine, "0004")
     store = SqlStore(engine)
-    store.write(events(range(30)))
+    write_before_0007(store, events(range(30)))
     assert upgrade(engine) == ("0004", head_revision())
     for table in ("requests", "predictions"):
         names = {index["name"] for index in inspect(engine).get_indexes(table)}
@@ -65,7 +65,7 @@ def test_an_existing_store_takes_unmeasured_latencies_after_0006(store_url: str)
     engine = make_engine(store_url)
     upgrade(engine, "0005")
     store = SqlStore(engine)
-    store.write(events(range(10)))
+    write_before_0007(store, events(range(10)))
     assert upgrade(engine) == ("0005", head_revision())
     unmeasured = replace(events(range(10, 11)).requests[0], latency_ms=None)
     assert store.write(EventBatch([unmeasured])).requests_written == 1
@@ -74,6 +74,30 @@ def test_an_existing_store_takes_unmeasured_latencies_after_0006(store_url: str)
     assert {index["name"] for index in inspect(engine).get_indexes("requests")} >= {
         "ix_requests_model_ts"
     }
+    engine.dispose()
+
+
+def test_predictions_stored_before_0007_read_back_without_class_probabilities(
+    store_url: str,
+) -> None:
+    """0007 adds predictions.class_scores; the rows already there keep everything else."""
+    from dataclasses import replace
+
+    from modeltap.schema import EventBatch
+
+    engine = make_engine(store_url)
+    upgrade(engine, "0006")
+    store = SqlStore(engine)
+    write_before_0007(store, events(range(5)))
+    assert upgrade(engine) == ("0006", head_revision())
+    newer = events(range(5, 6))
+    scored = replace(newer.predictions[0], class_scores=[0.2, 0.3, 0.5])
+    store.write(EventBatch(newer.requests, [scored]))
+    frame = store.read_rows(
+        "churn", T0, T0 + timedelta(minutes=1), numerical=["age"], class_scores=True
+    ).sort_values("ts")
+    assert list(frame["feature:age"]) == [30.0 + n for n in range(6)]
+    assert frame["class_scores"].isna().tolist() == [True] * 5 + [False]
     engine.dispose()
 
 
