@@ -47,6 +47,9 @@ class Rows:
 
     def select(self, mask: BoolArray, violations: Mapping[str, int] | None = None) -> Rows:
         """The rows where ``mask`` holds (violation counts as given, else none)."""
+        if bool(mask.all()):
+            # Every row, as for a model serving one version: the same arrays, not a copy.
+            return replace(self, violations=violations or {})
         return replace(
             self,
             features=self.features.loc[mask].reset_index(drop=True),
@@ -214,9 +217,12 @@ def rows_from_frame(
     violations: Mapping[str, int] | None = None,
 ) -> Rows:
     """Rows from a typed frame (``Store.read_rows``: features as ``prefix + name``)."""
+    # The frame's own columns, not a copy of them: a 1M-row window's features are read
+    # once and held once (rows are never written to after this).
     features = pd.DataFrame(
         {name: _column(frame, prefix + name, kind) for name, kind in kinds.items()},
         index=pd.RangeIndex(len(frame)),
+        copy=False,
     )
     return Rows(
         features,
