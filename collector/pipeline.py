@@ -109,6 +109,8 @@ class Pipeline:
         # The sink takes one write at a time; ``_busy`` is set before the write is even
         # scheduled, so two batches can never race each other into the sink.
         self._busy = False
+        # The sink's write in progress, whoever started it (the worker or the replayer).
+        self._write: asyncio.Future[Any] | None = None
         self._in_flight: list[CapturedEvent] | None = None
         self._sending: asyncio.Task[None] | None = None
         self._spooling = 0  # appends in progress count as spooled, for ordering
@@ -215,12 +217,20 @@ class Pipeline:
         write = asyncio.ensure_future(self._sink.write(events))
         self._in_flight = events
         limit = timeout or self._settings.sink_timeout
+        self._write = write
         try:
             # asyncio.timeout rather than wait_for, which on 3.11 can swallow a cancel that
             # arrives as the write completes, leaving a cancelled replayer running.
             async with asyncio.timeout(limit):
                 refused = await asyncio.shield(write)
         except asyncio.CancelledError:
+            # The replayer, cancelled at shutdown while the (shielded) write goes on: the
+            # sink is busy until that write settles, and ``close`` waits for it rather than
+            # leaving the spool and the queue on disk for a next start.
+            if write.done():
+                self._settle()
+            else:
+                write.add_done_callback(self._write_settled)
             raise
         except Exception as error:  # any sink failure means: keep the batch on disk
             self._metrics.sink_errors.inc()
@@ -411,6 +421,14 @@ class Pipeline:
                     # all, the replayed copy is a duplicate the store ignores.
                     await self._to_spool(self._in_flight, front=True)
                     self._in_flight = None
+        if self._write is not None and not self._write.done():
+            # A replay cut short by the shutdown: its write may still land, and until it
+            # settles the sink is busy. Wait for it (its outcome was counted by _send's
+            # callback); should it land, its batch is replayed again below as duplicates
+            # the store ignores.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(max(deadline - self._clock(), 0.01)):
+                    await asyncio.shield(self._write)
         # The spool next (it is older than the queue), while the sink takes it: the next
         # start may never come to replay it (a deleted pod's emptyDir goes with the pod).
         while self._spool.pending and not self._busy and self._breaker.allows():

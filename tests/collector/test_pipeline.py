@@ -301,3 +301,25 @@ async def test_close_delivers_the_spool_to_a_sink_that_answers(tmp_path: Path) -
     await again.pipeline.close(deadline=time.monotonic() + 2)
     assert again.spool.pending == 0
     assert sorted(again.sink.request_ids) == sorted(f"r{n}" for n in range(15))
+
+
+async def test_close_waits_for_a_replay_the_shutdown_cut_short(tmp_path: Path) -> None:
+    """The sidecar cancels the replayer at shutdown. Its write went on (shielded) and kept
+    the sink busy: close saw a busy sink and left the spool and the queue on disk, though
+    the sink answered well within the grace period (the README walkthrough lost its
+    labels' predictions to this, flakily)."""
+    rig = Rig(tmp_path, sink_timeout=5.0)
+    rig.spool.append(encode_events([exchange_event(n) for n in range(5)]))
+    rig.sink.stalled.clear()
+    replayer = asyncio.create_task(rig.pipeline.replay())
+    await rig.until(lambda: rig.sink.writes == 1)  # the replay's write is in the sink
+    replayer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await replayer
+    for n in range(5, 8):
+        rig.pipeline.offer(exchange(n))
+    asyncio.get_running_loop().call_later(0.2, rig.sink.stalled.set)
+    await rig.pipeline.close(deadline=time.monotonic() + 3)
+    assert rig.spool.pending == 0
+    # The cut-short replay landed and was replayed again: duplicates the store ignores.
+    assert set(rig.sink.request_ids) == {f"r{n}" for n in range(8)}
