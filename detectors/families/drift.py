@@ -299,10 +299,8 @@ def _judge(column: _Column, *, settings: ModelSettings) -> _Judged:
     current: NumericalSample | CategoryCounts
     if kind == "numerical":
         current = NumericalSample(part.numbers(rows.numbers(feature)))
-    elif part.mask is None:
-        current = rows.counts(feature)
     else:
-        current = category_counts(part.text(rows.features[feature].to_numpy(dtype=object)))
+        current = rows.counts(feature, part.mask)
     drift = feature_drift(feature, reference, current, settings.drift, settings.registry)
     judged = [scope.stat(test.test, test, feature=feature) for test in drift.tests]
     judged.append(scope.stat("feature_drift", drift.flag, feature=feature, details=_tests(drift)))

@@ -9,8 +9,10 @@ CDFs are running counts.
 
 The p-value follows scipy's ``method="auto"`` exactly: up to ``MAX_EXACT_N`` values in the
 larger sample scipy computes the exact distribution (falling back to the asymptotic one
-when that fails); the result is then whatever ``ks_2samp`` itself returns, since at those
-sizes its cost is the exact distribution, not the sorting. Above it, scipy uses
+when that fails). That exact distribution is scipy's own routine, handed the statistic
+computed here: ``ks_2samp`` around it re-sorts both samples, searches them and goes through
+its array-API wrapper, about 1.3 ms a call that a backfill pays some 35 times per hourly
+window (its segments and versions). Above it, scipy uses
 ``kstwo.sf(D, round(m*n/(m+n)))`` (scipy/stats/_stats_py.py, ``ks_2samp``), which is
 reproduced here on the fast statistic, with the series behind drifted windows' p-values
 summed vectorised (:func:`kstwo_sf`).
@@ -18,12 +20,16 @@ summed vectorised (:func:`kstwo_sf`).
 
 from __future__ import annotations
 
-import warnings
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from scipy import special, stats
+
+# The exact distribution scipy's ks_2samp uses (private; pinned in constraints.txt, and
+# tests/detectors/test_ks.py compares every path with the public ks_2samp).
+from scipy.stats._stats_py import _attempt_exact_2kssamp  # type: ignore[attr-defined]
 
 from detectors.stats.samples import FloatArray, IntArray
 
@@ -84,12 +90,27 @@ def ks_2samp_sorted(reference_sorted: FloatArray, current_sorted: FloatArray) ->
     n1, n2 = reference_sorted.size, current_sorted.size
     if min(n1, n2) == 0:
         raise ValueError("the KS test needs at least one value in each sample")
-    if max(n1, n2) <= MAX_EXACT_N:
-        return _scipy_auto(reference_sorted, current_sorted)
     statistic = ks_statistic(reference_sorted, current_sorted)
     larger, smaller = max(float(n1), float(n2)), min(float(n1), float(n2))
     effective = int(np.round(larger * smaller / (larger + smaller)))
+    if max(n1, n2) <= MAX_EXACT_N:
+        return _exact(n1, n2, statistic, effective)
     return KsResult(statistic, kstwo_sf(statistic, effective), "asymp")
+
+
+def _exact(n1: int, n2: int, statistic: float, effective: int) -> KsResult:
+    """What ``ks_2samp(method="auto")`` returns for sizes it computes exactly.
+
+    scipy rounds D to the lattice of the exact distribution (h / lcm(n1, n2)) and reports
+    that D, also when the exact sum fails and it falls back to ``kstwo.sf`` on it.
+    """
+    success, rounded, pvalue = _attempt_exact_2kssamp(
+        n1, n2, math.gcd(n1, n2), statistic, "two-sided"
+    )
+    if success:
+        return KsResult(float(rounded), float(np.clip(pvalue, 0.0, 1.0)), "exact")
+    fallback = float(np.clip(stats.kstwo.sf(rounded, effective), 0.0, 1.0))
+    return KsResult(float(rounded), fallback, "asymp")
 
 
 def kstwo_sf(statistic: float, n: int) -> float:
@@ -121,14 +142,3 @@ def _smirnov(n: int, x: float) -> float:
     log_terms = log_binomial + (j - 1.0) * np.log(u) + (n - j) * np.log1p(-u)
     top = float(log_terms.max())
     return float(x * np.exp(top) * np.exp(log_terms - top).sum())
-
-
-def _scipy_auto(reference: FloatArray, current: FloatArray) -> KsResult:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        result = stats.ks_2samp(reference, current, method="auto")
-    # scipy says (with a RuntimeWarning) when the exact computation failed and it fell back.
-    fell_back = any("Switching to" in str(warning.message) for warning in caught)
-    return KsResult(
-        float(result.statistic), float(result.pvalue), "asymp" if fell_back else "exact"
-    )

@@ -108,6 +108,20 @@ def test_merged_counts_by_hand() -> None:
     assert in_b.tolist() == [1, 2, 2]
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, MAX_EXACT_N), st.integers(1, 4000),
+       st.sampled_from([0.0, 0.05, 0.4]))  # fmt: skip
+def test_exact_sizes_are_bit_identical_to_scipy(seed: int, n1: int, n2: int, shift: float) -> None:
+    # A backfill's windows are mostly this size: the reference sample (at most 10,000) and a
+    # segment of an hour. scipy's exact distribution is called on our statistic, so the
+    # results must not differ at all, ties included.
+    rng = np.random.default_rng(seed)
+    a = np.round(rng.normal(size=n1), 1)
+    b = np.round(rng.normal(shift, 1.0, size=n2), 1)
+    expected, ours = scipy_and_ours(a, b)
+    assert (ours.statistic, ours.pvalue) == (float(expected.statistic), float(expected.pvalue))
+
+
 def test_empty_sample_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one value"):
         ks_2samp_sorted(np.array([1.0]), np.array([]))

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.proportion import proportions_ztest
 
@@ -32,6 +34,26 @@ def test_chisquare_is_scipys_with_reference_shares_as_expectation() -> None:
     result = chisquare_counts(reference, current)
     assert result.statistic == pytest.approx(expected.statistic, abs=1e-12)
     assert result.pvalue == pytest.approx(expected.pvalue, abs=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(1, 100_000), min_size=2, max_size=40),
+    st.lists(st.integers(0, 5_000), min_size=2, max_size=40),
+)
+def test_chisquare_is_bit_identical_to_scipy(reference: list[int], window: list[int]) -> None:
+    size = min(len(reference), len(window))
+    reference, window = reference[:size], window[:size]
+    keys = [f"c{index}" for index in range(size)]
+    if sum(window) == 0:
+        window[0] = 1
+    ours = chisquare_counts(
+        counts(dict(zip(keys, reference, strict=True))),
+        counts(dict(zip(keys, window, strict=True))),
+    )
+    expected_counts = np.array(reference) * (sum(window) / sum(reference))
+    expected = stats.chisquare(window, expected_counts)
+    assert (ours.statistic, ours.pvalue) == (float(expected.statistic), float(expected.pvalue))
 
 
 def test_a_category_the_reference_never_saw_gives_p_zero() -> None:

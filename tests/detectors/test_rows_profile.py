@@ -8,9 +8,17 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.profile import Profile, ProfileSettings, fit_profile
-from detectors.rows import Rows, coerce_categorical, coerce_numerical, typed_features
+from detectors.rows import (
+    Rows,
+    category_counts,
+    coerce_categorical,
+    coerce_numerical,
+    typed_features,
+)
 from detectors.stats.reference import (
     CategoricalReference,
     NumericalReference,
@@ -146,3 +154,23 @@ def test_categories_beyond_the_cap_are_summed_as_other() -> None:
     assert isinstance(column, CategoricalReference)
     assert column.counts.as_dict() == {"a": 4, "b": 3}
     assert column.other == 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.sampled_from(["basic", "pro", "ent", "x", None]), min_size=0, max_size=60),
+    st.integers(0, 2**32 - 1),
+)
+def test_counts_from_a_categorical_column_equal_counting_its_objects(
+    values: list[str | None], seed: int
+) -> None:
+    # The store reads categories as a pandas categorical; counting its codes must give what
+    # counting the values as objects gives, in the same order (first occurrence), masked too.
+    column = pd.Series(pd.Categorical(values, categories=["x", "pro", "basic", "ent", "unused"]))
+    mask = np.random.default_rng(seed).uniform(size=len(values)) < 0.5
+    for chosen in (None, mask):
+        objects = column.to_numpy(dtype=object)
+        expected = category_counts(objects if chosen is None else objects[chosen])
+        ours = category_counts(column, chosen)
+        assert ours.keys == expected.keys
+        assert ours.counts.tolist() == expected.counts.tolist()
