@@ -161,9 +161,11 @@ def save(
     counts: tuple[int, int],
     now: datetime,
 ) -> None:
-    """Upsert each detector's results with its window record (one transaction each)."""
-    for detector, found in results.items():
-        store.save_window(found, record(settings, detector, window, counts=counts, now=now))
+    """Upsert every detector's results with their window records, in one transaction."""
+    store.save_window(
+        [result for found in results.values() for result in found],
+        [record(settings, detector, window, counts=counts, now=now) for detector in results],
+    )
 
 
 def done(
@@ -204,6 +206,8 @@ class StoreSource:
         reads = Reads(self._store, shared=True, budget=self._budget)
         model, start, end = self._settings.model, window.start, window.end
         requests = reads.requests(model, start, end).by_version()
-        found = reads.rows(self._settings, start, end, features=self._settings.kinds, labels=True)
-        violations = reads.violations(self._settings, start, end)
-        return WindowData(requests, found.by_version(violations))
+        # The rows and quality's violation counts in one read (as ``detect --once`` reads).
+        found = reads.versions(
+            self._settings, start, end, features=self._settings.kinds, labels=True, violations=True
+        )
+        return WindowData(requests, found)

@@ -116,7 +116,7 @@ class Runner:
                 for planned in self.plan(settings, detector, now, reads):
                     computed = self.compute(settings, detector, planned, now, reads)
                     record = self._record(settings, detector, planned, now)
-                    self._store.save_window(computed, record)
+                    self._store.save_window(computed, [record])
                     done.append(planned.window)
                     results += computed
             except Exception as failure:  # one failing job must not stop the others

@@ -24,12 +24,13 @@ def _row_query(
     model: str,
     start: datetime,
     end: datetime,
-    *,
-    numerical: Sequence[str],
-    categorical: Sequence[str],
-    with_labels: bool,
-    class_scores: bool,
+    features: tuple[Sequence[str], Sequence[str]],
+    extras: tuple[bool, bool],
 ) -> q.RowQuery:
+    """The query of ``read_rows``: ``features`` is (numerical, categorical), ``extras`` is
+    (with labels, with class scores)."""
+    numerical, categorical = features
+    with_labels, class_scores = extras
     q.check_feature_names([*numerical, *categorical])
     return q.RowQuery(
         model,
@@ -62,22 +63,8 @@ class DetectorStore:
         with_labels: bool = False,
         class_scores: bool = False,
     ) -> pd.DataFrame:
-        query = _row_query(
-            model,
-            start,
-            end,
-            numerical=numerical,
-            categorical=categorical,
-            with_labels=with_labels,
-            class_scores=class_scores,
-        )
-        with translate_errors(self._engine), self._engine.connect() as connection:
-            if self._postgres:
-                return q.copy_frame(
-                    connection, q.postgres_rows_query(query), query.names, query.dtypes
-                )
-            rows = connection.execute(q.sqlite_rows_statement(query)).all()
-        return q.sqlite_frame(rows, query.names, query.dtypes)
+        query = _row_query(model, start, end, (numerical, categorical), (with_labels, class_scores))
+        return self._rows_frame(query)
 
     def read_rows_counted(
         self,
@@ -91,36 +78,23 @@ class DetectorStore:
         class_scores: bool = False,
     ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
         """``read_rows`` and ``type_violations`` of those features, in one pass on PostgreSQL."""
+        query = _row_query(model, start, end, (numerical, categorical), (with_labels, class_scores))
         if not self._postgres:  # small by design: two passes, each as it always was
-            frame = self.read_rows(
-                model,
-                start,
-                end,
-                numerical=numerical,
-                categorical=categorical,
-                with_labels=with_labels,
-                class_scores=class_scores,
-            )
             kinds = dict.fromkeys(numerical, "numerical")
             kinds |= dict.fromkeys(categorical, "categorical")
-            return frame, self.type_violations(model, start, end, kinds)
-        query = replace(
-            _row_query(
-                model,
-                start,
-                end,
-                numerical=numerical,
-                categorical=categorical,
-                with_labels=with_labels,
-                class_scores=class_scores,
-            ),
-            marked=True,
-        )
+            return self._rows_frame(query), self.type_violations(model, start, end, kinds)
+        marked = replace(query, marked=True)
+        frame = self._rows_frame(marked)
+        return frame, q.unmark(frame, marked)
+
+    def _rows_frame(self, query: q.RowQuery) -> pd.DataFrame:
         with translate_errors(self._engine), self._engine.connect() as connection:
-            frame = q.copy_frame(
-                connection, q.postgres_rows_query(query), query.names, query.dtypes
-            )
-        return frame, q.unmark(frame, query)
+            if self._postgres:
+                return q.copy_frame(
+                    connection, q.postgres_rows_query(query), query.names, query.dtypes
+                )
+            rows = connection.execute(q.sqlite_rows_statement(query)).all()
+        return q.sqlite_frame(rows, query.names, query.dtypes)
 
     def read_serving(self, model: str, start: datetime, end: datetime) -> pd.DataFrame:
         with translate_errors(self._engine), self._engine.connect() as connection:

@@ -185,8 +185,11 @@ class Store(Protocol):
         """Try to own the (model, detector) job across replicas; yields whether this one does."""
         ...
 
-    def save_window(self, results: Sequence[DetectorResult], record: WindowRecord) -> None:
-        """Upsert a window's results and record that it was computed, together."""
+    def save_window(
+        self, results: Sequence[DetectorResult], records: Sequence[WindowRecord]
+    ) -> None:
+        """Upsert a window's results and record that it was computed (one record per
+        detector whose results these are), together."""
         ...
 
     def window_records(self, model: str, detector: str, since: datetime) -> list[WindowRecord]:

@@ -43,6 +43,8 @@ from modeltap.store.migrate import current_revision, head_revision, require_curr
 from modeltap.store.pairing_mixin import PairingStore
 from modeltap.store.protocol import REQUEST_COLUMNS
 from modeltap.store.queries import runs
+from modeltap.store.queries.results import KEY as _RESULT_KEY
+from modeltap.store.queries.results import upsert_postgres
 from modeltap.store.sqlite import sqlite_insert_ignore
 from modeltap.store.tables import (
     detector_results,
@@ -60,7 +62,6 @@ if TYPE_CHECKING:
     from modeltap.store.postgres import Partitions
 
 _IN_CHUNK = 500  # keys per IN (...) list; SQLite caps bound parameters per statement
-_RESULT_KEY = ("model", "version", "detector", "feature", "segment", "window_start", "window_end")
 
 
 def _request_row(record: RequestRecord) -> tuple[Any, ...]:
@@ -440,8 +441,10 @@ class SqlStore(DetectorStore, PairingStore):
                 self._upsert_result_rows(connection, rows)
         return len(rows)
 
-    def save_window(self, results: Sequence[DetectorResult], record: WindowRecord) -> None:
-        """The window's results and its record, in one transaction: a window is never
+    def save_window(
+        self, results: Sequence[DetectorResult], records: Sequence[WindowRecord]
+    ) -> None:
+        """The results and their window records, in one transaction: a window is never
         recorded as done without its results, nor its results left without the record."""
         rows = _result_rows(results)
         with translate_errors(self._engine), self._engine.connect() as connection:
@@ -449,9 +452,12 @@ class SqlStore(DetectorStore, PairingStore):
             with connection.begin():
                 if rows:
                     self._upsert_result_rows(connection, rows)
-                runs.upsert_windows(connection, self._postgres, [record])
+                runs.upsert_windows(connection, self._postgres, records)
 
     def _upsert_result_rows(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        if self._postgres:
+            upsert_postgres(connection, rows, dumps)
+            return
         statement = self._insert(detector_results)
         statement = statement.on_conflict_do_update(
             index_elements=list(_RESULT_KEY),

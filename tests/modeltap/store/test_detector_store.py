@@ -222,11 +222,11 @@ def test_labelled_windows_since_a_moment(store: SqlStore) -> None:
 
 def test_windows_are_recorded_and_recounted(store: SqlStore) -> None:
     record = WindowRecord("churn", "drift", T0, T0 + HOUR, T0 + 2 * HOUR, 10, 12, owner="a")
-    store.save_window([], record)
+    store.save_window([], [record])
     store.save_window(
-        [], WindowRecord("churn", "drift", T0, T0 + HOUR, T0 + 3 * HOUR, 11, 13, owner="b")
+        [], [WindowRecord("churn", "drift", T0, T0 + HOUR, T0 + 3 * HOUR, 11, 13, owner="b")]
     )
-    store.save_window([], WindowRecord("churn", "quality", T0, T0 + HOUR, T0 + 3 * HOUR, 1, 1))
+    store.save_window([], [WindowRecord("churn", "quality", T0, T0 + HOUR, T0 + 3 * HOUR, 1, 1)])
     (saved,) = store.window_records("churn", "drift", T0)
     assert (saved.requests, saved.predictions, saved.computations, saved.owner) == (11, 13, 2, "b")
     assert saved.computed_at == T0 + 3 * HOUR
@@ -269,7 +269,7 @@ def test_runs_are_recorded_and_summarised(store: SqlStore) -> None:
 
 def test_purge_removes_old_bookkeeping(store: SqlStore) -> None:
     store.record_run(DetectorRun("churn", "drift", T0, 1.0, "ok", T0))
-    store.save_window([], WindowRecord("churn", "drift", T0, T0 + HOUR, T0 + HOUR, 0, 0))
+    store.save_window([], [WindowRecord("churn", "drift", T0, T0 + HOUR, T0 + HOUR, 0, 0)])
     summary = store.purge(T0 + 2 * HOUR)
     assert (summary.runs, summary.windows) == (1, 1)
     assert store.run_health() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -194,6 +195,45 @@ def test_results_upsert_on_their_window_and_latest_picks_the_newest(store: SqlSt
     assert latest["age"].window_start == T0 + timedelta(hours=1)
     assert latest["x"].score == 0.05
     assert store.latest_results("nobody") == []
+
+
+def test_a_window_of_results_round_trips_whatever_its_values(store: SqlStore) -> None:
+    # PostgreSQL upserts a window's rows as one array per column: NaN, infinities, a column
+    # that is NULL in every row, odd text and nested details must come back as they went in,
+    # and a second save of the same keys must update, not add.
+    start = T0 + timedelta(hours=4)
+    values = [math.nan, math.inf, -math.inf, None, 0.0, 5e-324]
+    results = [
+        DetectorResult(
+            model="churn",
+            version="v\u00e9",
+            detector="drift",
+            feature=f"f{index}",
+            segment="plan=pro\u2019s" if index % 2 else "",
+            window_start=start,
+            window_end=start + timedelta(hours=1),
+            computed_at=start + timedelta(hours=2),
+            status="ok" if value is not None else "insufficient_data",
+            score=value,
+            threshold=None,
+            direction=None,
+            alert=index == 1,
+            statistic=None,
+            reference_size=None if index else 2**40,
+            current_size=index,
+            details={"nested": {"list": [1, 2.5, None], "text": "\u00fc"}, "index": index},
+        )
+        for index, value in enumerate(values)
+    ]
+    store.save_window(results, [])
+    store.save_window([replace(results[0], score=0.25, details={"again": True})], [])
+    stored = store.results_between("churn", start, start + timedelta(hours=1))
+    assert [r.feature for r in stored] == [f"f{index}" for index in range(len(values))]
+    expected = [replace(results[0], score=0.25, details={"again": True}), *results[1:]]
+    for got, want in zip(stored, expected, strict=True):
+        both_nan = got.score is not None and want.score is not None and math.isnan(want.score)
+        assert got.score == want.score or (both_nan and math.isnan(got.score or 0.0))
+        assert replace(got, score=None) == replace(want, score=None)
 
 
 def test_purge_removes_what_retention_expired_and_keeps_the_rest(store: SqlStore) -> None:
