@@ -287,9 +287,17 @@ class FileSource:
 
     def _window_data(self, frame: pd.DataFrame) -> WindowData:
         if self._labels is not None and len(self._labels):
-            joined = frame[["label_key"]].join(self._labels, on="label_key", how="left")
-            frame["label"] = joined["label"].to_numpy(dtype=object)
-            frame["label_received_at"] = joined["label_received_at"].to_numpy(dtype=np.float64)
+            # The labels' index hashes its keys once and keeps the table: each window then
+            # looks up only its own keys (a join factorised all of them again, every window:
+            # 1.8 s an hour against 1.8M labels).
+            found = self._labels.index.get_indexer(pd.Index(frame["label_key"]))
+            missing = found < 0
+            label = self._labels["label"].to_numpy(dtype=object)[found]
+            label[missing] = None
+            arrived = self._labels["label_received_at"].to_numpy(dtype=np.float64)[found]
+            arrived[missing] = np.nan
+            frame["label"] = label
+            frame["label_received_at"] = arrived
         else:
             frame["label"] = np.full(len(frame), None, dtype=object)
             frame["label_received_at"] = np.nan
@@ -315,9 +323,14 @@ class FileSource:
 def read_labels(path: Path, label_field: str, received_at: datetime) -> pd.DataFrame:
     """Labels from a file validated as ``monitor labels import`` validates them, indexed by
     their label key; a later label for the same key replaces the earlier, as upserts do."""
+    from detectors import label_columns  # noqa: PLC0415
+    from modeltap.files import file_format  # noqa: PLC0415
     from modeltap.labelfiles import read_chunks  # noqa: PLC0415
     from modeltap.labels import parse_labels  # noqa: PLC0415
 
+    plain = label_columns.read(path, label_field, file_format(path), received_at)
+    if plain is not None:
+        return plain
     keys: list[str] = []
     values: list[Any] = []
     arrived: list[float] = []

@@ -55,7 +55,7 @@ def _csv(path: Path, delimiter: str = ",") -> Iterator[tuple[int, Any]]:
             yield (
                 number,
                 {
-                    key: _cell(value)
+                    key: cell(value)
                     for key, value in row.items()
                     if key is not None and value not in ("", None)
                 },
@@ -66,7 +66,7 @@ def _tsv(path: Path) -> Iterator[tuple[int, Any]]:
     return _csv(path, delimiter="\t")
 
 
-def _cell(text: str) -> Any:
+def cell(text: str) -> Any:
     lowered = text.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"

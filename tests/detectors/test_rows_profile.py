@@ -174,3 +174,21 @@ def test_counts_from_a_categorical_column_equal_counting_its_objects(
         ours = category_counts(column, chosen)
         assert ours.keys == expected.keys
         assert ours.counts.tolist() == expected.counts.tolist()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ["basic", None, "pro", math.nan, pd.NA],  # text with every kind of missing
+        ["basic", 3, True, 2.5, None],  # mixed: read value by value
+        [],
+    ],
+)
+def test_text_columns_read_at_once_equal_reading_them_value_by_value(raw: list[object]) -> None:
+    # Object columns of strings (what Parquet gives) skip the per-value look; the answer must
+    # be what the per-value look gives, missing values included.
+    column = pd.Series(raw, dtype=object)
+    values, violations = coerce_categorical(column)
+    expected = [coerce_categorical(pd.Series([item, [1]], dtype=object))[0][0] for item in raw]
+    assert values.tolist() == expected
+    assert violations == 0
