@@ -27,10 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -179,24 +179,72 @@ def prepare(url: str, folder: Path, days: int, per_day: int) -> None:
           f"the Parquet folder in {seconds:.0f} s; reference fitted from day 1")  # fmt: skip
 
 
-def peak_rss_mib() -> tuple[float, float]:
-    """Peak resident memory of this process and of its largest child, in MiB (Linux: KiB)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return own, children
+def high_water_mib(pid: int | str = "self") -> float:
+    """A process's peak resident memory (VmHWM), in MiB; 0 once it has gone.
+
+    Not ``getrusage``: Linux keeps ``ru_maxrss`` across exec, so a child started from this
+    bench (or a worker started from that child) would report its parent's peak as its own.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def descendants(pid: int | str = "self") -> set[int]:
+    found: set[int] = set()
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = (task / "children").read_text(encoding="ascii").split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found |= {child} | descendants(child)
+    return found
+
+
+class PeakWatch:
+    """This process's peak memory, and the largest peak of any process it started (the
+    backfill's workers), sampled every 0.2 s while they run (a high-water mark only grows)."""
+
+    def __init__(self) -> None:
+        self.children = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> PeakWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.2):
+            for pid in descendants():
+                self.children = max(self.children, high_water_mib(pid))
 
 
 def child_backfill(arguments: list[str]) -> dict[str, Any]:
     """``monitor backfill`` in this process, as a user runs it; its wall time and memory."""
     started = time.perf_counter()
-    try:
-        cli.main(arguments, prog_name="monitor", standalone_mode=False)
-    except SystemExit as stop:
-        if stop.code:
-            raise
+    with PeakWatch() as watch:
+        try:
+            cli.main(arguments, prog_name="monitor", standalone_mode=False)
+        except SystemExit as stop:
+            if stop.code:
+                raise
     seconds = time.perf_counter() - started
-    own, children = peak_rss_mib()
-    return {"seconds": seconds, "rss": own, "workers_rss": children}
+    return {"seconds": seconds, "rss": high_water_mib(), "workers_rss": watch.children}
 
 
 def child_evidently(url: str, days: int, sample: int) -> dict[str, Any]:
@@ -234,8 +282,7 @@ def child_evidently(url: str, days: int, sample: int) -> dict[str, Any]:
         report.run(current, reference).dict()  # what the example then stores per window
     seconds = time.perf_counter() - started
     store.close()
-    own, _ = peak_rss_mib()
-    return {"seconds": seconds, "windows": len(picked), "rss": own}
+    return {"seconds": seconds, "windows": len(picked), "rss": high_water_mib()}
 
 
 def in_child(part: str, payload: dict[str, Any]) -> dict[str, Any]:
