@@ -229,9 +229,12 @@ class PeakWatch:
         self._thread.join()
 
     def _watch(self) -> None:
-        while not self._stop.wait(0.2):
+        # time.sleep, not Event.wait: under libfaketime (the suite's shifted-clock passes)
+        # a timed wait on a condition never times out, and nothing would be sampled.
+        while not self._stop.is_set():
             for pid in descendants():
                 self.children = max(self.children, high_water_mib(pid))
+            time.sleep(0.2)
 
 
 def child_backfill(arguments: list[str]) -> dict[str, Any]:
