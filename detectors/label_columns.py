@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from modeltap.labelfiles import cell
+from modeltap.labels import MAX_ROW
 from modeltap.schema import EARLIEST, LATEST, MAX_ID, bounded
 
 # Cells that int() or float() might read, or a boolean: checked one by one with ``cell``.
@@ -39,7 +40,6 @@ _TIME = (
     r"^\d{4}-[01]\d-[0-3]\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?"
     r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$"
 )
-_MAX_ROW = 2**31 - 1
 
 
 def read(path: Path, label_field: str, kind: str, received_at: datetime) -> pd.DataFrame | None:
@@ -125,7 +125,7 @@ def _row_indices(rows: Any) -> np.ndarray[Any, np.dtype[np.int64]] | None:
     if not pc.all(pc.or_(pc.invert(given), pc.match_substring_regex(rows, _INDEX))).as_py():
         return None
     numbers = pc.if_else(given, rows, "0").cast("int64").to_numpy()
-    return None if bool((numbers > _MAX_ROW).any()) else numbers
+    return None if bool((numbers > MAX_ROW).any()) else numbers
 
 
 def _arrivals(times: Any, received: float) -> np.ndarray[Any, np.dtype[np.float64]] | None:

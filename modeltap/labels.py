@@ -25,7 +25,7 @@ class LabelError(InputError):
 
 
 # Row indices are stored as 32-bit integers; no batch request has more rows.
-_MAX_ROW = 2**31 - 1
+MAX_ROW = 2**31 - 1
 
 
 class _Label(BaseModel):
@@ -34,7 +34,7 @@ class _Label(BaseModel):
     # Ids of any length are accepted and stored as captured ones are (see ``bounded``),
     # so a label names the same prediction whatever its id looks like.
     request_id: str | None = Field(default=None, min_length=1)
-    row_index: int | None = Field(default=None, ge=0, le=_MAX_ROW)
+    row_index: int | None = Field(default=None, ge=0, le=MAX_ROW)
     instance_id: str | int | None = None
     label: JsonValue = Field(default=None)
     time: datetime | None = None

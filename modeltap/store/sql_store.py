@@ -456,7 +456,7 @@ class SqlStore(DetectorStore, PairingStore):
 
     def _upsert_result_rows(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         if self._postgres:
-            upsert_postgres(connection, rows, dumps)
+            upsert_postgres(connection, rows)
             return
         statement = self._insert(detector_results)
         statement = statement.on_conflict_do_update(

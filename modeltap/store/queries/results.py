@@ -16,51 +16,39 @@ hands to it. The details are encoded as the JSON column stores them elsewhere (`
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Float, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.elements import TextClause
 
+from modeltap.codec import dumps
 from modeltap.store.tables import detector_results
 
 KEY = ("model", "version", "detector", "feature", "segment", "window_start", "window_end")
 
-# Each column's type in the record set.
-_TYPES = {
-    "model": "text",
-    "version": "text",
-    "detector": "text",
-    "feature": "text",
-    "segment": "text",
-    "window_start": "timestamptz",
-    "window_end": "timestamptz",
-    "computed_at": "timestamptz",
-    "status": "text",
-    "score": "float8",
-    "statistic": "float8",
-    "threshold": "float8",
-    "direction": "text",
-    "alert": "boolean",
-    "reference_size": "int8",
-    "current_size": "int8",
-    "details": "jsonb",
-}
-assert set(_TYPES) == {column.name for column in detector_results.columns}
-_FLOATS = tuple(name for name, kind in _TYPES.items() if kind == "float8")
+_FLOATS = tuple(
+    column.name for column in detector_results.columns if isinstance(column.type, Float)
+)
 
 
-def _statement() -> str:
-    columns = ", ".join(_TYPES)
-    record = ", ".join(f"{name} {kind}" for name, kind in _TYPES.items())
-    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in _TYPES if name not in KEY)
-    return (
+@cache
+def _upsert(dialect: Dialect) -> TextClause:
+    """The statement, each record-set column typed as the table types it on ``dialect``."""
+    types = {
+        column.name: str(column.type.compile(dialect=dialect))
+        for column in detector_results.columns
+    }
+    columns = ", ".join(types)
+    record = ", ".join(f"{name} {kind}" for name, kind in types.items())
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in types if name not in KEY)
+    return text(
         f"INSERT INTO {detector_results.name} ({columns}) "
         f"SELECT {columns} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({record}) "
         f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates}"
     )
-
-
-_UPSERT = text(_statement())
 
 
 def _number(value: float | None) -> float | str | None:
@@ -69,11 +57,9 @@ def _number(value: float | None) -> float | str | None:
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
-def upsert_postgres(
-    connection: Connection, rows: Sequence[dict[str, Any]], dumps: Callable[[Any], str]
-) -> None:
+def upsert_postgres(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Upsert ``rows`` (dicts of every column, keys unique) in one statement."""
     if not rows:
         return
     document = [row | {name: _number(row[name]) for name in _FLOATS} for row in rows]
-    connection.execute(_UPSERT, {"rows": dumps(document)})
+    connection.execute(_upsert(connection.dialect), {"rows": dumps(document)})
