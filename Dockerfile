@@ -1,6 +1,6 @@
 # modeltap's images, two targets from one file:
 #   full     (image "modeltap")          every command: collect, serve, detect, check, ...
-#   sidecar  (image "modeltap-sidecar")  `monitor sidecar` alone, without numpy/scipy/pandas
+#   sidecar  (image "modeltap-sidecar")  `monitor sidecar` alone, without numpy/scipy/pandas/pyarrow
 # scripts/image.sh builds both on a Debian base made with mmdebstrap (no image registry is
 # needed); with a registry at hand, any Debian-like image with python3 >= 3.11 and
 # python3-venv will do:  --build-arg BASE=docker.io/library/debian:bookworm-slim plus those.
@@ -16,7 +16,7 @@ COPY pyproject.toml constraints.txt ./
 COPY scripts/image_requirements.py scripts/
 
 FROM build-base AS build-full
-# Extras of the full image; reports (Evidently) and parquet (pyarrow) are large, so opt in.
+# Extras of the full image; reports (Evidently) is large, so opt in.
 ARG EXTRAS=grafana
 RUN python3 -m venv /opt/modeltap \
  && python3 scripts/image_requirements.py full "$EXTRAS" > /tmp/requirements.txt \

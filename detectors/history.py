@@ -386,7 +386,10 @@ def _chunks(path: Path, kind: str, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFr
                 yield from reader
         else:
             sep = "\t" if kind == "tsv" else ","
-            with pd.read_csv(path, sep=sep, chunksize=rows, low_memory=False) as reader:
+            # round_trip: exact doubles (see modeltap.files.read_table).
+            with pd.read_csv(
+                path, sep=sep, chunksize=rows, low_memory=False, float_precision="round_trip"
+            ) as reader:
                 yield from reader
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

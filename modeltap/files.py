@@ -74,7 +74,10 @@ def read_table(path: Path) -> pd.DataFrame:
             return pd.read_parquet(path)
         if kind in ("jsonl", "json"):
             return pd.read_json(path, lines=kind == "jsonl", dtype=False)
-        return pd.read_csv(path, sep="\t" if kind == "tsv" else ",", low_memory=False)
+        # round_trip: pandas' default float parser rounds 17-digit decimals on its own, about
+        # a third of them one unit in the last place off the double the text names.
+        sep = "\t" if kind == "tsv" else ","
+        return pd.read_csv(path, sep=sep, low_memory=False, float_precision="round_trip")
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(f"{path} is not readable as {kind}: {first}") from None

@@ -3,10 +3,11 @@
     python3 scripts/image_requirements.py full [EXTRA,...]   every dependency (+ extras)
     python3 scripts/image_requirements.py sidecar            capture's share of them
 
-The sidecar image leaves out the statistics stack (numpy, scipy, pandas): the capture path
-(proxy, adapters, sinks, spool, Kafka) never imports it, and `tests/test_image.py` checks
-that the sidecar runs without it. Reading pyproject.toml keeps one list of dependencies:
-a new one reaches both images, and the constraints file pins them alike.
+The sidecar image leaves out the statistics stack (numpy, scipy, pandas, pyarrow): the
+capture path (proxy, adapters, sinks, spool, Kafka) never imports it, and
+`tests/deploy/test_image.py` checks that the sidecar runs without it. Reading
+pyproject.toml keeps one list of dependencies: a new one reaches both images, and the
+constraints file pins them alike.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import tomllib
 from pathlib import Path
 
 # Only the detectors use these (and pandas needs numpy); the sidecar image goes without.
-STATISTICS = frozenset({"numpy", "scipy", "pandas"})
+STATISTICS = frozenset({"numpy", "scipy", "pandas", "pyarrow"})
 
 
 def name_of(requirement: str) -> str:

@@ -89,12 +89,13 @@ def test_monitor_help_works_in_the_full_image(images: dict[str, str]) -> None:
 def test_the_sidecar_image_has_no_statistics_stack(images: dict[str, str]) -> None:
     probe = (
         "import importlib.util as u; import json; "
-        "print(json.dumps([m for m in ('numpy', 'scipy', 'pandas', 'aiohttp') if u.find_spec(m)]))"
+        "names = ('numpy', 'scipy', 'pandas', 'pyarrow', 'aiohttp'); "
+        "print(json.dumps([m for m in names if u.find_spec(m)]))"
     )
     result = podman("run", "--rm", "--entrypoint", "python", images["sidecar"], "-c", probe)
     assert json.loads(result.stdout) == ["aiohttp"]  # the probe sees what is installed
     full = podman("run", "--rm", "--entrypoint", "python", images["full"], "-c", probe)
-    assert json.loads(full.stdout) == ["numpy", "scipy", "pandas", "aiohttp"]
+    assert json.loads(full.stdout) == ["numpy", "scipy", "pandas", "pyarrow", "aiohttp"]
 
 
 @pytest.fixture

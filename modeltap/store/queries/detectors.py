@@ -8,13 +8,14 @@ in the same pass as the rows: a ``marked`` query flags them in the values and ``
 counts and clears the flags (one scan of the JSON instead of two).
 
 On PostgreSQL the rows stream out through ``COPY (SELECT …) TO STDOUT`` as CSV straight
-into pandas' C parser, several times faster than fetching a million rows through the
-driver; SQLite (the embedded default, small by design) goes through SQLAlchemy.
+into pyarrow's CSV reader (exact and multi-threaded, see ``copy_frame``), several times
+faster than fetching a million rows through the driver; SQLite (the embedded default,
+small by design) goes through SQLAlchemy.
 
-pandas (and psycopg, for the PostgreSQL queries) is imported by the functions that use it,
-not by this module: the sidecar's SQL sink writes through the same store, and must not
-carry pandas and numpy (≈ 100 MiB and half a second) into every model pod. Column types
-are therefore pandas' dtype names.
+pandas (and psycopg and pyarrow, for the PostgreSQL queries) is imported by the functions
+that use it, not by this module: the sidecar's SQL sink writes through the same store, and
+must not carry pandas and numpy (≈ 100 MiB and half a second) into every model pod. Column
+types are therefore pandas' dtype names.
 """
 
 from __future__ import annotations
@@ -289,7 +290,7 @@ def _category(text: str) -> str | object | None:
 
 
 class _CopyStream(io.RawIOBase):
-    """The chunks of a psycopg COPY, as a file pandas can read without buffering it all."""
+    """The chunks of a psycopg COPY, as a file a CSV reader can read without buffering it all."""
 
     def __init__(self, chunks: Iterator[Any]) -> None:
         self._chunks = chunks
@@ -299,48 +300,76 @@ class _CopyStream(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        # COPY arrives one row per message: fill the whole buffer, so pandas (and its text
-        # decoding) sees a few large reads rather than one per row.
+        # COPY arrives one row per message. The rows for a whole buffer are gathered and
+        # joined in one copy: slicing each row into the buffer cost as much Python time as
+        # psycopg's own reading of it (1.75 s per million rows).
         view = memoryview(buffer).cast("B")
-        filled = 0
-        while filled < len(view):
-            if not self._pending:
-                chunk = next(self._chunks, None)
-                if chunk is None:
+        wanted = len(view)
+        if len(self._pending) < wanted:
+            parts: list[Any] = [self._pending]
+            gathered = len(self._pending)
+            for chunk in self._chunks:
+                parts.append(chunk)
+                gathered += len(chunk)
+                if gathered >= wanted:
                     break
-                self._pending = memoryview(chunk).cast("B")
-            size = min(len(view) - filled, len(self._pending))
-            view[filled : filled + size] = self._pending[:size]
-            self._pending = self._pending[size:]
-            filled += size
-        return filled
+            self._pending = memoryview(b"".join(parts))
+        size = min(wanted, len(self._pending))
+        view[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
 
 
 def copy_frame(
     connection: Connection, query: sql.Composable, names: list[str], dtypes: Mapping[str, Any]
 ) -> pd.DataFrame:
-    """Run ``query`` through COPY … TO STDOUT (CSV) and parse it with pandas' C reader."""
+    """Run ``query`` through COPY … TO STDOUT (CSV) and parse it with pyarrow's CSV reader.
+
+    pyarrow rather than pandas' C parser: pandas rounds long decimals on its own and reads
+    about a third of 17-digit doubles one unit in the last place off (PostgreSQL prints the
+    shortest text that reads back exactly), and its exact ``round_trip`` mode is slower
+    still. pyarrow converts exactly, on every core: a 1M-row, 16-column window parses in
+    about 2.9 s of CPU (1.6 s on two cores), against 4.7 s for pandas' inexact parser.
+    """
     import pandas as pd  # noqa: PLC0415 - see the module's docstring
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.csv as pcsv  # noqa: PLC0415
     from psycopg import sql  # noqa: PLC0415
 
     raw = connection.connection.driver_connection
     if raw is None:  # pragma: no cover - only for detached connections
         raise RuntimeError("connection has no driver connection")
+    arrow = {
+        "float64": pa.float64(),
+        "category": pa.dictionary(pa.int32(), pa.string()),
+        "object": pa.string(),
+    }
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, NULL '\\N')").format(query)
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         stream = io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20)
-        first = stream.peek(1)
-        if not first:
+        if not stream.peek(1):
             return pd.DataFrame({name: pd.Series(dtype=dtypes[name]) for name in names})
-        return pd.read_csv(
+        table = pcsv.read_csv(
             stream,
-            header=None,
-            names=names,
-            dtype={name: dtypes[name] for name in names},
-            na_values=["\\N"],
-            keep_default_na=False,
-            engine="c",
+            read_options=pcsv.ReadOptions(column_names=names),
+            # Categories may hold line breaks (quoted, as CSV allows).
+            parse_options=pcsv.ParseOptions(newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(
+                column_types={name: arrow[dtypes[name]] for name in names},
+                null_values=["\\N"],
+                strings_can_be_null=True,
+                # PostgreSQL quotes a value that equals the null marker: "\N" is text.
+                quoted_strings_can_be_null=False,
+            ),
         )
+    frame: pd.DataFrame = table.to_pandas()
+    for name in names:
+        if dtypes[name] == "category":
+            # Sorted, as pandas' reader left them: pyarrow keeps the order of arrival,
+            # which differs between slices of the same window.
+            column = frame[name].cat
+            frame[name] = column.reorder_categories(sorted(column.categories))
+    return frame
 
 
 def array_frame(
