@@ -34,7 +34,6 @@ from detectors.rows import (
 from detectors.settings import ModelSettings
 from detectors.windows import Window
 from modeltap.errors import InputError
-from modeltap.extras import require
 from modeltap.files import SUFFIXES
 from modeltap.schema import MAX_ID, bounded
 from modeltap.store import FEATURE_PREFIX
@@ -85,7 +84,6 @@ class FileSource:
         labels: pd.DataFrame | None = None,
         scratch: Path | None = None,
     ) -> None:
-        require("pyarrow", feature="backfill from files", extra="parquet")
         self._path = path
         self._settings = settings
         self._columns = columns

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from modeltap.errors import InputError
-from modeltap.extras import require
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,7 +69,6 @@ def read_table(path: Path) -> pd.DataFrame:
     kind = file_format(path)
     try:
         if kind == "parquet":
-            require("pyarrow", feature="reading Parquet files", extra="parquet")
             return pd.read_parquet(path)
         if kind in ("jsonl", "json"):
             return pd.read_json(path, lines=kind == "jsonl", dtype=False)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from modeltap.errors import InputError
-from modeltap.extras import require
 from modeltap.files import file_format
 
 CHUNK = 5000
@@ -99,7 +98,8 @@ def _json_array(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def _parquet(path: Path) -> Iterator[tuple[int, Any]]:
-    parquet = require("pyarrow.parquet", feature="importing Parquet label files", extra="parquet")
+    from pyarrow import parquet  # noqa: PLC0415 - the sidecar imports this package
+
     table = parquet.ParquetFile(path)
     number = 0
     for batch in table.iter_batches(batch_size=CHUNK):
