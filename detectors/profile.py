@@ -36,7 +36,7 @@ class ProfileSettings:
     """Sizes of what a profile keeps (``detectors.reference`` in the configuration)."""
 
     psi_bins: int = 10
-    sample_size: int = 10_000
+    sample_size: int = 20_000  # see ReferenceConfig.sample_size
     max_categories: int = 1000
     segment_sample_size: int = 2000
     max_segments: int = 20

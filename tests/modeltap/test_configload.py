@@ -266,5 +266,5 @@ def test_detector_defaults() -> None:
     detectors = load_config(None, {}).detectors
     assert (detectors.drift.numerical_method, detectors.drift.categorical_method) == ("psi", "psi")
     assert detectors.drift.min_current_size == 100
-    assert detectors.reference.sample_size == 10_000
+    assert detectors.reference.sample_size == 20_000
     assert detectors.thresholds.missing_ratio_max is None
