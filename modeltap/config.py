@@ -292,7 +292,7 @@ class ReferenceConfig(_Section):
     # Sorted values kept per numerical feature for KS, Wasserstein and Evidently-mode tests.
     # Above 10,000, as Evidently's whole-reference tests usually are, scipy's KS (and so
     # modeltap's) takes the asymptotic p-value; at 10,000 or fewer it sums the exact
-    # distribution, which cost 60 ms a window, half of a month's backfill
+    # distribution, about 80 ms of CPU a window (profiled), half of a month's backfill
     # (bench/backfill_speed.py: 110 s at 10,000, 63 s at 20,000). Twice the values also
     # shrink the reference's own sampling error in D by about 30%.
     sample_size: int = Field(default=20_000, ge=100, le=2_000_000)
