@@ -109,16 +109,31 @@ async def echo(request: Request) -> Response:
     return Response(body, media_type=media, headers=headers)
 
 
+# Streams that hold their later events until a test opens their gate (POST /release/NAME),
+# so a test can show the first event was forwarded before the rest existed, by order alone.
+GATES: dict[str, asyncio.Event] = {}
+
+
 async def stream(request: Request) -> Response:
     count = int(request.query_params.get("n", "5"))
     pause = float(request.query_params.get("interval", "0.2"))
+    name = request.query_params.get("gate")
+    gate = GATES.setdefault(name, asyncio.Event()) if name else None
 
     async def events() -> AsyncIterator[bytes]:
         for number in range(count):
             yield f"data: event {number}\n\n".encode()
+            if gate is not None and number == 0:
+                # Bounded so a proxy that buffers fails the test instead of hanging the server.
+                await asyncio.wait_for(gate.wait(), timeout=60)
             await asyncio.sleep(pause)
 
     return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def release(request: Request) -> Response:
+    GATES.setdefault(request.path_params["name"], asyncio.Event()).set()
+    return JSONResponse({"released": request.path_params["name"]})
 
 
 async def big(request: Request) -> Response:
@@ -158,6 +173,7 @@ app = Starlette(
         Route("/predict", plain_json, methods=["POST"]),
         Route("/echo/{rest:path}", echo, methods=ANY),
         Route("/stream", stream),
+        Route("/release/{name}", release, methods=["POST"]),
         Route("/big", big),
         Route("/gzip", gzipped, methods=["GET", "POST"]),
         Route("/status/{code:int}", status, methods=ANY),
