@@ -26,20 +26,27 @@ from detectors.stats.reference import (
     fit_numerical,
 )
 from detectors.stats.samples import FloatArray
+from modeltap.config import DriftConfig, ReferenceConfig
 from modeltap.errors import InputError
 
 FORMAT = 1
+
+
+# The defaults are the configuration's own, read from its fields so there is one place to
+# change them (ReferenceConfig says why each is what it is).
+_DRIFT = DriftConfig.model_fields
+_REFERENCE = ReferenceConfig.model_fields
 
 
 @dataclass(frozen=True, slots=True)
 class ProfileSettings:
     """Sizes of what a profile keeps (``detectors.reference`` in the configuration)."""
 
-    psi_bins: int = 10
-    sample_size: int = 20_000  # see ReferenceConfig.sample_size
-    max_categories: int = 1000
-    segment_sample_size: int = 2000
-    max_segments: int = 20
+    psi_bins: int = _DRIFT["psi_bins"].default
+    sample_size: int = _REFERENCE["sample_size"].default
+    max_categories: int = _REFERENCE["max_categories"].default
+    segment_sample_size: int = _REFERENCE["segment_sample_size"].default
+    max_segments: int = _REFERENCE["max_segments"].default
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from detectors.rows import (
     coerce_numerical,
     typed_features,
 )
+from detectors.settings import ModelSettings
 from detectors.stats.reference import (
     CategoricalReference,
     NumericalReference,
@@ -27,6 +28,7 @@ from detectors.stats.reference import (
 )
 from modeltap.codec import dumps
 from modeltap.errors import InputError
+from tests.detectors.traffic import MODEL, config
 
 
 def test_numerical_coercion_counts_values_that_are_not_numbers() -> None:
@@ -192,3 +194,11 @@ def test_text_columns_read_at_once_equal_reading_them_value_by_value(raw: list[o
     expected = [coerce_categorical(pd.Series([item, [1]], dtype=object))[0][0] for item in raw]
     assert values.tolist() == expected
     assert violations == 0
+
+
+def test_a_profile_fitted_without_settings_keeps_what_the_default_configuration_says() -> None:
+    # fit_profile's defaults (the bench, a profile read without settings) and a default
+    # configuration must not drift apart: the sample size once had to be changed in both.
+    from_config = ModelSettings.from_config(config(), MODEL).profile
+    assert ProfileSettings() == from_config
+    assert from_config.sample_size == 20_000  # the documented default, above scipy's exact KS
