@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.backfill import WindowData
+from detectors.row_groups import RowGroupIndex
 from detectors.rows import (
     Requests,
     class_score_text,
@@ -93,6 +94,7 @@ class FileSource:
         self._owned = True
         self._scratch_parent = scratch
         self._dataset: Any = None
+        self._groups: RowGroupIndex | None = None  # an in-place Parquet source's row groups
         self._size: timedelta | None = None
         names = self.column_names()
         # Files with a latency column carry serving rows too (one request per row).
@@ -134,6 +136,7 @@ class FileSource:
         self._size = size
         if self._in_place():
             self._dataset = self._source_dataset()
+            self._groups = RowGroupIndex(self._dataset, self._columns.ts)
             return
         import pyarrow as pa  # noqa: PLC0415
         import pyarrow.dataset as ds  # noqa: PLC0415
@@ -225,7 +228,9 @@ class FileSource:
             self.prepare(window.size)
         if self._dataset is None:
             return WindowData()
-        table = self._dataset.to_table(filter=self._filter(window.start, window.end))
+        groups = self._groups
+        dataset = self._dataset if groups is None else groups.covering(window.start, window.end)
+        table = dataset.to_table(filter=self._filter(window.start, window.end))
         frame = table.to_pandas()
         if self._scratch is None:
             frame = self._canonical(frame)
@@ -234,53 +239,53 @@ class FileSource:
     def _canonical(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The file's columns as the store would give them back (see the module's docstring)."""
         c = self._columns
-        out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
-        out["ts"] = _epoch(frame[c.ts])
-        if bool(np.isnan(out["ts"].to_numpy()).any()):
-            bad = frame[c.ts][np.isnan(out["ts"].to_numpy())].iloc[0]
+        frame = frame.reset_index(drop=True)
+        size = len(frame)
+        # Collected, then made a frame once: column by column, inserting cost more than
+        # the conversions themselves (about 10 ms of a backfilled hour).
+        out: dict[str, Any] = {"ts": _epoch(frame[c.ts])}
+        unreadable = np.isnan(out["ts"])
+        if bool(unreadable.any()):
+            bad = frame[c.ts][unreadable].iloc[0]
             raise InputError(f"{self._path}: {c.ts} holds {bad!r}, which is not a time")
-        version = frame[c.version] if c.version in frame else pd.Series([""] * len(frame))
+        version = frame[c.version] if c.version in frame else pd.Series([""] * size)
         out["version"] = version.fillna("").astype(str).to_numpy()
-        out["prediction"] = coerce_categorical(frame[c.prediction].reset_index(drop=True))[0]
+        out["prediction"] = coerce_categorical(frame[c.prediction])[0]
         if c.score in frame:
             out["score"] = pd.to_numeric(frame[c.score], errors="coerce").to_numpy()
         else:
-            out["score"] = np.nan
-        class_scores = class_score_text(
-            frame.reset_index(drop=True), self._settings.classes, f"{c.score}_"
-        )
+            out["score"] = np.full(size, np.nan)
+        class_scores = class_score_text(frame, self._settings.classes, f"{c.score}_")
         if class_scores is not None:
             # Typed as text even in a chunk without any, so every scratch file agrees.
             out["class_scores"] = pd.array(class_scores, dtype="string")
-        features, _ = typed_features(frame.reset_index(drop=True), self._settings.kinds)
+        features, _ = typed_features(frame, self._settings.kinds)
         for name in self._settings.kinds:
             out[FEATURE_PREFIX + name] = features[name]
             # Per row, whether the value was of the wrong type: violations are counted per
             # window and version, so they have to survive the scratch dataset row by row.
-            raw = frame[name].reset_index(drop=True)
+            raw = frame[name]
             present = raw.notna().to_numpy()
             usable = features[name].notna().to_numpy()
             out["violation:" + name] = _wrong_type(raw, present, usable)
-        out["label_key"] = self._keys(frame.reset_index(drop=True))
+        out["label_key"] = self._keys(frame)
         if c.latency_ms in frame:
             out["latency_ms"] = pd.to_numeric(frame[c.latency_ms], errors="coerce").to_numpy()
-            status = (
-                frame[c.status_code] if c.status_code in frame else pd.Series([200] * len(frame))
-            )
+            status = frame[c.status_code] if c.status_code in frame else pd.Series([200] * size)
             out["status_code"] = pd.to_numeric(status, errors="coerce").fillna(200).astype(np.int64)
-        return out
+        return pd.DataFrame(out, index=pd.RangeIndex(size))
 
     def _keys(self, frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.object_]]:
         """The live label key of each row: instance id when configured, else request id + row."""
         c = self._columns
         if c.instance_id is not None and c.instance_id in frame:
             ids = frame[c.instance_id].astype(str)
-            return ("i:" + ids.map(_bounded)).to_numpy(dtype=object)
+            return ("i:" + _bounded_ids(ids)).to_numpy(dtype=object)
         if c.request_id not in frame:
             return np.full(len(frame), None, dtype=object)
         rows = frame[c.row_index] if c.row_index in frame else pd.Series(np.zeros(len(frame)))
         index = pd.to_numeric(rows, errors="coerce").fillna(0).astype(np.int64).astype(str)
-        keys = "r:" + frame[c.request_id].astype(str).map(_bounded) + ":" + index
+        keys = "r:" + _bounded_ids(frame[c.request_id].astype(str)) + ":" + index
         return keys.to_numpy(dtype=object)
 
     def _window_data(self, frame: pd.DataFrame) -> WindowData:
@@ -357,11 +362,21 @@ def _bounded(value: str) -> str:
     return value if len(value) <= MAX_ID and value.isprintable() else bounded(value, MAX_ID)
 
 
+def _bounded_ids(ids: pd.Series[Any]) -> pd.Series[Any]:
+    """Ids as the store keeps them (``_bounded``), looking one by one only at the odd ones."""
+    plain = (ids.str.len() <= MAX_ID) & ids.map(str.isprintable).astype(bool)
+    if bool(plain.all()):
+        return ids
+    return ids.where(plain, ids[~plain].map(_bounded))
+
+
 def _wrong_type(raw: pd.Series[Any], present: Any, usable: Any) -> Any:
     """Per row, 1 where a value is present but unusable for its kind (what ``typed_features``
     counts): text or a boolean among numbers, a list or an object among categories."""
     if pd.api.types.is_float_dtype(raw) or pd.api.types.is_integer_dtype(raw):
         return np.zeros(len(raw), dtype=np.int8)  # only numbers here; NaN is missing
+    if not bool((present & ~usable).any()):
+        return np.zeros(len(raw), dtype=np.int8)  # every value present was usable
     finite = raw.map(lambda value: not (isinstance(value, float) and not np.isfinite(value)))
     return (present & ~usable & finite.to_numpy(dtype=bool)).astype(np.int8)
 
@@ -370,6 +385,13 @@ def _epoch(values: pd.Series[Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
     """Times as epoch seconds: datetimes (naive ones as UTC), ISO text, or epoch numbers."""
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        # A Parquet timestamp: its nanoseconds as they are (in UTC when zoned), without the
+        # value-by-value parse below (6 ms of a backfilled hour).
+        stamps = values.to_numpy(dtype="datetime64[ns]")
+        seconds = stamps.astype(np.int64).astype(np.float64) / 1e9
+        seconds[np.isnat(stamps)] = np.nan
+        return seconds
     moments = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
     nanos = moments.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
     nanos[moments.isna().to_numpy()] = np.nan

@@ -185,6 +185,13 @@ def coerce_categorical(values: pd.Series[Any]) -> tuple[TextArray, int]:
         text = values.to_numpy(dtype=object, copy=True)
         text[values.isna().to_numpy()] = None
         return text, 0
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iub":
+        # NumPy integers or booleans (a class index, as Parquet and CSV type it), which hold
+        # no missing values: their text as _category writes it, without a call per value.
+        plain = values.to_numpy()
+        if plain.dtype.kind == "b":
+            return np.where(plain, "true", "false").astype(object), 0
+        return plain.astype(str).astype(object), 0
     converted = [_category(value) for value in values.tolist()]
     violations = sum(1 for value in converted if value is _VIOLATION)
     return (
