@@ -141,16 +141,10 @@ def _arrivals(times: Any, received: float) -> np.ndarray[Any, np.dtype[np.float6
     # dot there, and the offset is "Z" or the last six characters.
     utc = pc.ends_with(present, "Z")
     zone = pc.utf8_slice_codeunits(present, start=-6)
-    local = pc.if_else(
-        utc, pc.utf8_slice_codeunits(present, 0, -1), pc.utf8_slice_codeunits(present, 0, -6)
-    )
-    written = pc.utf8_slice_codeunits(local, 0, 19)
+    local = pc.replace_substring_regex(present, r"(?:Z|[+-]\d\d:\d\d)$", "")
+    written = pc.utf8_slice_codeunits(present, 0, 19)
     base = pc.strptime(written, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
-    # strptime rolls a day the month does not have (Feb 30) over; the validator refuses it.
-    if (
-        base.null_count
-        or not pc.all(pc.equal(pc.strftime(base, "%Y-%m-%dT%H:%M:%S"), written)).as_py()
-    ):
+    if base.null_count or not _fields_as_written(base, written):
         return None
     seconds = base.cast("int64").to_numpy()
     fraction = pc.utf8_rpad(pc.utf8_slice_codeunits(local, 20), width=6, padding="0")
@@ -167,6 +161,24 @@ def _arrivals(times: Any, received: float) -> np.ndarray[Any, np.dtype[np.float6
     # microseconds / 10**6, the same float ``timestamp()`` returns.
     arrived[given] = micros.astype(np.float64) / 1e6
     return arrived
+
+
+def _fields_as_written(parsed: Any, written: Any) -> bool:
+    """Whether every parsed field is the one written: strptime rolls a day the month does
+    not have (Feb 30) over, and the validator refuses it. (Field by field, not formatted
+    back as text: strftime took 3 of the 8 seconds 1.8M labels took to read.)"""
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    places = {
+        pc.year: (0, 4), pc.month: (5, 7), pc.day: (8, 10),
+        pc.hour: (11, 13), pc.minute: (14, 16), pc.second: (17, 19),
+    }  # fmt: skip
+    return all(
+        pc.all(
+            pc.equal(field(parsed), pc.utf8_slice_codeunits(written, a, b).cast("int64"))
+        ).as_py()
+        for field, (a, b) in places.items()
+    )
 
 
 def _label_text(values: Any) -> np.ndarray[Any, np.dtype[np.object_]]:
