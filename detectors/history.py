@@ -94,7 +94,9 @@ class FileSource:
         self._owned = True
         self._scratch_parent = scratch
         self._dataset: Any = None
-        self._groups: RowGroupIndex | None = None  # an in-place Parquet source's row groups
+        # An in-place Parquet source's row groups, indexed on the first window read: a
+        # parent that only counts events for its workers never reads every footer.
+        self._groups: RowGroupIndex | None = None
         self._size: timedelta | None = None
         names = self.column_names()
         # Files with a latency column carry serving rows too (one request per row).
@@ -136,7 +138,7 @@ class FileSource:
         self._size = size
         if self._in_place():
             self._dataset = self._source_dataset()
-            self._groups = RowGroupIndex(self._dataset, self._columns.ts)
+            self._groups = None
             return
         import pyarrow as pa  # noqa: PLC0415
         import pyarrow.dataset as ds  # noqa: PLC0415
@@ -228,8 +230,11 @@ class FileSource:
             self.prepare(window.size)
         if self._dataset is None:
             return WindowData()
-        groups = self._groups
-        dataset = self._dataset if groups is None else groups.covering(window.start, window.end)
+        dataset = self._dataset
+        if self._scratch is None:
+            if self._groups is None:
+                self._groups = RowGroupIndex(self._dataset, self._columns.ts)
+            dataset = self._groups.covering(window.start, window.end)
         table = dataset.to_table(filter=self._filter(window.start, window.end))
         frame = table.to_pandas()
         if self._scratch is None:

@@ -42,9 +42,6 @@ class RowGroupIndex:
         self._first = np.asarray(first, dtype=np.int64)
         self._last = np.asarray(last, dtype=np.int64)
 
-    def __len__(self) -> int:
-        return len(self._pieces)
-
     def covering(self, start: datetime, end: datetime) -> Any:
         """A dataset of the row groups that may hold times in ``[start, end)``."""
         import pyarrow.dataset as ds  # noqa: PLC0415 - pyarrow loads only when a file is read
