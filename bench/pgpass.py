@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import psycopg
 from sqlalchemy import make_url
 
@@ -24,6 +25,8 @@ from detectors.settings import ModelSettings
 from modeltap.config import MonitorConfig
 from modeltap.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
 from modeltap.store import SqlStore
+from modeltap.store.queries import detectors as q
+from modeltap.store.queries import json_rows
 
 MODEL = "bench"
 HOUR = timedelta(hours=1)
@@ -150,7 +153,22 @@ def _run(url: str, events: int, workers: int | None) -> tuple[float, float]:
         f"   reading the window's {len(frame):,} rows, 10 features and labels: "
         f"COPY {copy_time:.2f} s, SQLAlchemy rows {orm_time:.2f} s ({orm_time / copy_time:.1f}x)"
     )
-    del frame, orm
+    del orm
+    query = q.RowQuery(MODEL, START, START + HOUR, numerical, categorical, with_labels=True)
+    with store.engine.connect() as connection:
+        json_time, lines = _timed(lambda: json_rows.json_frame(connection, query))
+        sql_time, projected = _timed(
+            lambda: q.copy_frame(
+                connection, q.postgres_rows_query(query), query.names, query.dtypes
+            )
+        )
+    if lines is None or not _same_rows(lines, projected):
+        raise RuntimeError("the JSON-lines read and the SQL projection read different rows")
+    print(
+        f"   the same read as JSON lines parsed by pyarrow {json_time:.2f} s, features "
+        f"projected in SQL {sql_time:.2f} s ({sql_time / json_time:.1f}x); the frames are equal"
+    )
+    del frame, lines, projected
     store.close()
     measured = (0.0, 0.0)
     for shared in (True, False):
@@ -187,6 +205,22 @@ def _in_child(url: str, shared: bool, workers: int | None) -> dict[str, Any]:
     report: dict[str, Any] = queue.get(timeout=3600)
     child.join()
     return report
+
+
+def _same_rows(one: pd.DataFrame, two: pd.DataFrame) -> bool:
+    """Equal frames, doubles compared bit for bit (NaN equal to NaN)."""
+    one, two = (
+        frame.sort_values(["ts", "feature:n0"]).reset_index(drop=True) for frame in (one, two)
+    )
+    if list(one.columns) != list(two.columns) or not (one.dtypes == two.dtypes).all():
+        return False
+    for column in one.columns:
+        if one[column].dtype == "float64":
+            if one[column].to_numpy().tobytes() != two[column].to_numpy().tobytes():
+                return False
+        elif not one[column].astype(object).equals(two[column].astype(object)):
+            return False
+    return True
 
 
 def _libpq(url: str) -> str:

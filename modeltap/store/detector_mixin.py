@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from modeltap.schema import DetectorResult, DetectorRun, LatestValue, RunHealth, WindowRecord, utc
 from modeltap.store.engine import WRITE, translate_errors
 from modeltap.store.queries import detectors as q
-from modeltap.store.queries import exported, runs
+from modeltap.store.queries import exported, json_rows, runs
 from modeltap.store.tables import predictions, requests
 
 if TYPE_CHECKING:
@@ -83,13 +83,22 @@ class DetectorStore:
             kinds = dict.fromkeys(numerical, "numerical")
             kinds |= dict.fromkeys(categorical, "categorical")
             return self._rows_frame(query), self.type_violations(model, start, end, kinds)
-        marked = replace(query, marked=True)
-        frame = self._rows_frame(marked)
+        with translate_errors(self._engine), self._engine.connect() as connection:
+            frame = json_rows.json_frame(connection, query)
+            if frame is not None:  # every value of its configured type: nothing to count
+                return frame, json_rows.no_violations(frame, query)
+            marked = replace(query, marked=True)
+            frame = q.copy_frame(
+                connection, q.postgres_rows_query(marked), marked.names, marked.dtypes
+            )
         return frame, q.unmark(frame, marked)
 
     def _rows_frame(self, query: q.RowQuery) -> pd.DataFrame:
         with translate_errors(self._engine), self._engine.connect() as connection:
             if self._postgres:
+                frame = json_rows.json_frame(connection, query)
+                if frame is not None:
+                    return frame
                 return q.copy_frame(
                     connection, q.postgres_rows_query(query), query.names, query.dtypes
                 )

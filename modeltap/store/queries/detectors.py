@@ -7,10 +7,13 @@ writes it). Values of the wrong type are counted by ``type_violations``, or on P
 in the same pass as the rows: a ``marked`` query flags them in the values and ``unmark``
 counts and clears the flags (one scan of the JSON instead of two).
 
-On PostgreSQL the rows stream out through ``COPY (SELECT …) TO STDOUT`` as CSV straight
-into pyarrow's CSV reader (exact and multi-threaded, see ``copy_frame``), several times
-faster than fetching a million rows through the driver; SQLite (the embedded default,
-small by design) goes through SQLAlchemy.
+On PostgreSQL a window is first read as JSON lines (``json_rows``: the stored features sent
+whole, typed by pyarrow on the client, far less server work); this SQL projection reads
+any window holding a value of another type than configured, and counts those values.
+Its rows stream out through ``COPY (SELECT …) TO STDOUT`` as CSV straight into pyarrow's
+CSV reader (exact and multi-threaded, see ``copy_frame``), several times faster than
+fetching a million rows through the driver; SQLite (the embedded default, small by design)
+goes through SQLAlchemy.
 
 pandas (and psycopg and pyarrow, for the PostgreSQL queries) is imported by the functions
 that use it, not by this module: the sidecar's SQL sink writes through the same store, and
@@ -23,7 +26,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -50,6 +53,7 @@ from modeltap.store.tables import labels, predictions, requests
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
     from psycopg import sql
 
 FEATURE_PREFIX = "feature:"
@@ -289,12 +293,16 @@ def _category(text: str) -> str | object | None:
 # -- COPY … TO STDOUT into pandas -------------------------------------------------------------
 
 
-class _CopyStream(io.RawIOBase):
+class CopyStream(io.RawIOBase):
     """The chunks of a psycopg COPY, as a file a CSV reader can read without buffering it all."""
 
-    def __init__(self, chunks: Iterator[Any]) -> None:
+    def __init__(
+        self, chunks: Iterator[Any], transform: Callable[[bytes], bytes] | None = None
+    ) -> None:
         self._chunks = chunks
         self._pending = memoryview(b"")
+        # Applied to whole rows as they arrive (chunks are rows), never to a row twice.
+        self._transform = transform
 
     def readable(self) -> bool:
         return True
@@ -306,14 +314,17 @@ class _CopyStream(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         wanted = len(view)
         if len(self._pending) < wanted:
-            parts: list[Any] = [self._pending]
+            parts: list[Any] = []
             gathered = len(self._pending)
             for chunk in self._chunks:
                 parts.append(chunk)
                 gathered += len(chunk)
                 if gathered >= wanted:
                     break
-            self._pending = memoryview(b"".join(parts))
+            fresh = b"".join(parts)
+            if self._transform is not None:
+                fresh = self._transform(fresh)
+            self._pending = memoryview(b"".join((self._pending, fresh)))
         size = min(wanted, len(self._pending))
         view[:size] = self._pending[:size]
         self._pending = self._pending[size:]
@@ -346,7 +357,7 @@ def copy_frame(
     }
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv, NULL '\\N')").format(query)
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        stream = io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20)
+        stream = io.BufferedReader(CopyStream(iter(copy)), buffer_size=1 << 20)
         if not stream.peek(1):
             return pd.DataFrame({name: pd.Series(dtype=dtypes[name]) for name in names})
         table = pcsv.read_csv(
@@ -362,6 +373,14 @@ def copy_frame(
                 quoted_strings_can_be_null=False,
             ),
         )
+    return arrow_frame(table, names, dtypes)
+
+
+def arrow_frame(table: pa.Table, names: list[str], dtypes: Mapping[str, Any]) -> pd.DataFrame:
+    """``table`` (its columns ``names``, text of categories dictionary-encoded) as the
+    frame the readers give, consuming it."""
+    import pyarrow as pa  # noqa: PLC0415 - see the module's docstring
+
     # The table's buffers go as each column converts, and what the pool kept goes back to
     # the system: a 1M-row read (an 88 MB frame) peaked at 472 MB resident, 383 MB so.
     frame: pd.DataFrame = table.to_pandas(self_destruct=True, split_blocks=True)
