@@ -134,8 +134,13 @@ def _start_worker(job: Job, store_url: str, processes: int) -> None:
     # Ctrl-C reaches the whole process group: the parent decides when to stop, not workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     global _worker  # noqa: PLW0603 - one computer per worker process, built once
-    store = open_store(store_url, pool_size=1)
+    store = worker_store(store_url)
     _worker = Computer(job, open_source(job, store), store, processes=processes)
+
+
+def worker_store(url: str) -> SqlStore:
+    """A worker's store: one connection, and no parallel plans (the workers fill the cores)."""
+    return open_store(url, pool_size=1, parallel_queries=False)
 
 
 def _compute(window: Window) -> tuple[Window, Results, tuple[int, int]]:

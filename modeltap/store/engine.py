@@ -25,8 +25,13 @@ def redact(url: str) -> str:
         return "<unparseable database URL>"
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
-    """An engine for ``sqlite:///…`` or ``postgresql+psycopg://…`` with modeltap's settings."""
+def make_engine(url: str, *, pool_size: int = 5, parallel_queries: bool = True) -> Engine:
+    """An engine for ``sqlite:///…`` or ``postgresql+psycopg://…`` with modeltap's settings.
+
+    ``parallel_queries=False`` keeps PostgreSQL from giving one query several processes, for
+    callers that already keep every core busy with queries of their own (see
+    ``serial_options``).
+    """
     try:
         parsed = make_url(url)
     except exc.ArgumentError:
@@ -37,18 +42,36 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
     if parsed.get_backend_name() == "postgresql":
+        connect_args: dict[str, Any] = {"connect_timeout": 10, "application_name": "modeltap"}
+        if not parallel_queries:
+            connect_args["options"] = serial_options(parsed.query.get("options"))
         return create_engine(
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
             json_serializer=dumps,
-            connect_args={"connect_timeout": 10, "application_name": "modeltap"},
+            connect_args=connect_args,
         )
     raise InputError(
         f"unsupported database {parsed.get_backend_name()!r} in {redact(url)}; "
         "modeltap stores to sqlite:///path.db or postgresql+psycopg://…"
     )
+
+
+def serial_options(given: str | tuple[str, ...] | None) -> str:
+    """libpq ``options`` that turn PostgreSQL's parallel query off, after the URL's own.
+
+    A backfill's worker processes already fill the cores with one window's queries each; a
+    parallel plan then only adds a helper process per query to start and wait for. On two
+    cores, two workers spent 44 s of the server's CPU on a month of windows with parallel
+    plans and 31 s without, and the month took 72 s instead of 59 s.
+
+    >>> serial_options("-c work_mem=64MB")
+    '-c work_mem=64MB -c max_parallel_workers_per_gather=0'
+    """
+    own = " ".join(given) if isinstance(given, tuple) else (given or "")
+    return f"{own} -c max_parallel_workers_per_gather=0".strip()
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:

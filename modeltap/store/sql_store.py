@@ -98,14 +98,19 @@ def _prediction_row(record: PredictionRecord) -> tuple[Any, ...]:
     )
 
 
-def open_store(url: str, *, pool_size: int = 5) -> SqlStore:
+def open_store(url: str, *, pool_size: int = 5, parallel_queries: bool = True) -> SqlStore:
     """The store as every command and sink opens it.
 
     The embedded SQLite database upgrades itself (a laptop has nobody to run ``monitor db
     upgrade``); PostgreSQL, shared by many processes, does not: upgrading it is a deliberate
     step, and an old schema is an error that says to run it.
     """
-    return SqlStore.open(url, pool_size=pool_size, migrate=url.startswith("sqlite"))
+    return SqlStore.open(
+        url,
+        pool_size=pool_size,
+        migrate=url.startswith("sqlite"),
+        parallel_queries=parallel_queries,
+    )
 
 
 class SqlStore(DetectorStore, PairingStore):
@@ -127,9 +132,12 @@ class SqlStore(DetectorStore, PairingStore):
             self._partitions = Partitions(engine)
 
     @classmethod
-    def open(cls, url: str, *, pool_size: int = 5, migrate: bool = False) -> SqlStore:
-        """Connect; ``migrate`` upgrades the schema, otherwise an old schema is an error."""
-        engine = make_engine(url, pool_size=pool_size)
+    def open(
+        cls, url: str, *, pool_size: int = 5, migrate: bool = False, parallel_queries: bool = True
+    ) -> SqlStore:
+        """Connect; ``migrate`` upgrades the schema, otherwise an old schema is an error.
+        ``parallel_queries``: see ``make_engine``."""
+        engine = make_engine(url, pool_size=pool_size, parallel_queries=parallel_queries)
         if migrate and current_revision(engine) != head_revision():
             upgrade(engine)
         else:
