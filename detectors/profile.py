@@ -135,14 +135,9 @@ def fit_profile(
     profile = _fit(rows, prediction_kind, settings, settings.sample_size)
     if segment_by is None:
         return profile
-    values = rows.features[segment_by].to_numpy(dtype=object)
-    counts = category_counts(values)
-    ranked = sorted(counts.as_dict().items(), key=lambda item: (-item[1], str(item[0])))
     segments = {
-        str(value): _fit(
-            rows.select(values == value), prediction_kind, settings, settings.segment_sample_size
-        )
-        for value, _ in ranked[: settings.max_segments]
+        value: _fit(rows.select(mask), prediction_kind, settings, settings.segment_sample_size)
+        for value, mask in rows.segments(segment_by, settings.max_segments)
     }
     return Profile(
         rows=profile.rows,

@@ -41,6 +41,12 @@ class Rows:
     label_received_at: FloatArray | None = None  # epoch seconds
     # A multiclass model's class probabilities per row, as JSON text (``class_matrix``).
     class_scores: TextArray | None = None
+    # Each categorical column factorised on first use, once: a window's segments and
+    # detectors count the same column again and again, and hashing its text every time was
+    # the largest pandas cost of a backfill. New rows (``select``, ``replace``) start empty.
+    _coded: dict[str, CodedColumn] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __len__(self) -> int:
         return len(self.features)
@@ -81,7 +87,41 @@ class Rows:
         return NumericalSample(self.numbers(feature))
 
     def counts(self, feature: str, mask: BoolArray | None = None) -> CategoryCounts:
-        return category_counts(self.features[feature], mask)
+        return self._coded_column(feature).counts(mask)
+
+    def prediction_counts(self, mask: BoolArray | None = None) -> CategoryCounts:
+        """How often each predicted class occurs (where ``mask`` holds)."""
+        return self._coded_column(_PREDICTION_KEY).counts(mask)
+
+    def segments(self, feature: str, limit: int) -> list[tuple[str, BoolArray]]:
+        """The ``limit`` most frequent values of ``feature`` (ties by their text), each with
+        the mask of its rows; missing values are no segment."""
+        coded = self._coded_column(feature)
+        present = coded.codes[coded.codes >= 0]
+        tallies = np.bincount(present, minlength=len(coded.categories))
+        names = [str(value) for value in coded.categories.tolist()]
+        ranked = sorted(
+            (index for index in range(len(names)) if tallies[index]),
+            key=lambda index: (-int(tallies[index]), names[index]),
+        )
+        return [(names[index], coded.codes == index) for index in ranked[:limit]]
+
+    def _coded_column(self, name: str) -> CodedColumn:
+        coded = self._coded.get(name)
+        if coded is None:
+            if name == _PREDICTION_KEY:
+                if self.prediction is None:
+                    raise ValueError("these rows have no predictions")
+                coded = CodedColumn.of(self.prediction)
+            else:
+                coded = CodedColumn.of(self.features[name])
+            # Two threads may code the same column at once; both get equal codes.
+            self._coded[name] = coded
+        return coded
+
+
+# The key predictions are coded under: no feature name is a single NUL.
+_PREDICTION_KEY = "\0"
 
 
 def concat_rows(parts: list[Rows]) -> Rows:
@@ -138,27 +178,48 @@ class Requests:
         }
 
 
+@dataclass(frozen=True)
+class CodedColumn:
+    """A categorical column as codes into its categories, -1 where a value is missing."""
+
+    codes: IntArray
+    categories: TextArray
+
+    @classmethod
+    def of(cls, values: pd.Series[Any] | TextArray) -> CodedColumn:
+        """Codes in the order categories first occur (``pd.factorize``: None and NaN are
+        missing); a pandas categorical column keeps its own codes."""
+        if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+            own: IntArray = values.cat.codes.to_numpy().astype(np.int64)
+            return cls(own, values.cat.categories.to_numpy(dtype=object))
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+        return cls(codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object))
+
+    def counts(self, mask: BoolArray | None = None) -> CategoryCounts:
+        """How often each category occurs where ``mask`` holds, in first-occurrence order
+        among those rows (as ``value_counts(sort=False)`` lists them)."""
+        codes = self.codes if mask is None else self.codes[mask]
+        codes = codes[codes >= 0]
+        found, first = np.unique(codes, return_index=True)
+        found = found[np.argsort(first, kind="stable")]
+        tallies = np.bincount(codes, minlength=len(self.categories))
+        return CategoryCounts(
+            tuple(self.categories[found].tolist()), tallies[found].astype(np.int64)
+        )
+
+
 def category_counts(
     values: pd.Series[Any] | TextArray, mask: BoolArray | None = None
 ) -> CategoryCounts:
     """How often each category occurs (where ``mask`` holds); missing values are not counted.
 
     Categories come in the order they first occur, as ``value_counts(sort=False)`` lists
-    them. A categorical column (what the store reads) is counted from its codes: a window's
-    segments count each feature several times, and turning the column into Python objects
-    first cost more than the tests that use the counts.
+    them. Counting a column of ``Rows`` more than once: ``Rows.counts`` codes it once.
+
+    >>> category_counts(np.array(["b", None, "a", "b"], dtype=object)).as_dict()
+    {'b': 2, 'a': 1}
     """
-    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy()
-        codes = codes[codes >= 0] if mask is None else codes[mask & (codes >= 0)]
-        found, first = np.unique(codes, return_index=True)
-        found = found[np.argsort(first, kind="stable")]
-        tallies = np.bincount(codes, minlength=len(values.cat.categories))
-        categories = values.cat.categories.to_numpy(dtype=object)
-        return CategoryCounts(tuple(categories[found].tolist()), tallies[found].astype(np.int64))
-    chosen = values if mask is None else np.asarray(values, dtype=object)[mask]
-    counted = pd.Series(chosen, dtype=object).value_counts(dropna=True, sort=False)
-    return CategoryCounts(tuple(counted.index.tolist()), np.asarray(counted, dtype=np.int64))
+    return CodedColumn.of(values).counts(mask)
 
 
 def coerce_numerical(values: pd.Series[Any]) -> tuple[FloatArray, int]:

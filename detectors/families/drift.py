@@ -20,7 +20,7 @@ import pandas as pd
 from detectors.emit import Scope
 from detectors.pool import SERIAL, Pool
 from detectors.profile import Profile
-from detectors.rows import BoolArray, Rows, TextArray, category_counts, coerce_numerical
+from detectors.rows import BoolArray, Rows, TextArray, coerce_numerical
 from detectors.settings import DriftSettings, ModelSettings
 from detectors.stats.binning import distinct_count
 from detectors.stats.outcome import StatResult
@@ -197,8 +197,7 @@ def results(
     parts: list[_Part | DetectorResult] = [_Part(scope, rows, profile, None, frozenset())]
     segment_by = settings.segment_by
     if segment_by is not None and len(rows):
-        values = rows.features[segment_by].to_numpy(dtype=object)
-        for value in top_values(values, settings.profile.max_segments):
+        for value, mask in rows.segments(segment_by, settings.profile.max_segments):
             here = scope.for_segment(f"{segment_by}={value}")
             reference = profile.segments.get(value)
             if reference is None:
@@ -206,7 +205,7 @@ def results(
                     _missing(here, "dataset_drift", "the reference has no rows in this segment")
                 )
                 continue
-            parts.append(_Part(here, rows, reference, values == value, frozenset({segment_by})))
+            parts.append(_Part(here, rows, reference, mask, frozenset({segment_by})))
     columns = [
         _Column(part, feature, kind)
         for part in parts
@@ -221,13 +220,6 @@ def results(
         else:
             results.append(part)
     return results
-
-
-def top_values(values: np.ndarray[tuple[int], np.dtype[np.object_]], limit: int) -> list[str]:
-    """The ``limit`` most frequent values (ties by value), missing ones left out."""
-    counts = pd.Series(values, dtype=object).value_counts(dropna=True)
-    ranked = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
-    return [str(value) for value, _ in ranked[:limit]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,11 +309,12 @@ def _prediction(part: _Part, feature: str, kind: str, settings: ModelSettings) -
         reference, current = profile.score, NumericalSample(part.numbers(rows.score))
     else:
         assert rows.prediction is not None
-        reference, predicted = profile.prediction, part.text(rows.prediction)
+        reference = profile.prediction
         if settings.prediction_kind == "numerical":
+            predicted = part.text(rows.prediction)
             current = NumericalSample(coerce_numerical(pd.Series(predicted, dtype=object))[0])
         else:
-            current = category_counts(predicted)
+            current = rows.prediction_counts(part.mask)
     if reference is None:
         missing = _missing(scope, "prediction_drift", "the reference has no predictions", feature)
         return _Judged([missing], output=True)

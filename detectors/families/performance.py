@@ -18,7 +18,6 @@ import pandas as pd
 from scipy import stats
 
 from detectors.emit import Scope
-from detectors.families.drift import top_values
 from detectors.rows import BoolArray, Rows, TextArray, coerce_numerical
 from detectors.settings import ModelSettings
 from detectors.stats.samples import FloatArray, order_free_mean
@@ -172,10 +171,9 @@ def results(scope: Scope, rows: Rows, settings: ModelSettings) -> list[DetectorR
     segment_by = settings.segment_by
     if segment_by is None or rows.label is None or len(rows) == 0:
         return results
-    values = rows.features[segment_by].to_numpy(dtype=object)
-    for value in top_values(values, settings.profile.max_segments):
+    for value, mask in rows.segments(segment_by, settings.profile.max_segments):
         here = scope.for_segment(f"{segment_by}={value}")
-        results += _performance(here, rows.select(values == value), settings)
+        results += _performance(here, rows.select(mask), settings)
     return results
 
 

@@ -172,10 +172,56 @@ def test_counts_from_a_categorical_column_equal_counting_its_objects(
     mask = np.random.default_rng(seed).uniform(size=len(values)) < 0.5
     for chosen in (None, mask):
         objects = column.to_numpy(dtype=object)
-        expected = category_counts(objects if chosen is None else objects[chosen])
-        ours = category_counts(column, chosen)
-        assert ours.keys == expected.keys
-        assert ours.counts.tolist() == expected.counts.tolist()
+        expected = counted_by_pandas(objects if chosen is None else objects[chosen])
+        for ours in (category_counts(column, chosen), category_counts(objects, chosen)):
+            assert list(zip(ours.keys, ours.counts.tolist(), strict=True)) == expected
+
+
+def counted_by_pandas(values: np.ndarray) -> list[tuple[object, int]]:
+    """What the counts must be: pandas' own ``value_counts``, first occurrence first."""
+    counted = pd.Series(values, dtype=object).value_counts(dropna=True, sort=False)
+    return [(key, int(count)) for key, count in counted.items()]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.sampled_from(["basic", "pro", "ent", "x", None]), min_size=0, max_size=60),
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 4),
+)
+def test_rows_code_a_column_once_and_count_and_segment_it_as_pandas_does(
+    values: list[str | None], seed: int, limit: int
+) -> None:
+    objects = np.array(values, dtype=object)
+    predicted = np.random.default_rng(seed).choice(
+        np.array(["0", "1", None], dtype=object), len(values)
+    )
+    rows = Rows(pd.DataFrame({"plan": objects}), {"plan": "categorical"}, prediction=predicted)
+    mask = np.random.default_rng(seed + 1).uniform(size=len(values)) < 0.5
+    for chosen in (None, mask):
+        # Asked twice: the second answer comes from the codes kept by the first.
+        for _ in range(2):
+            picked = objects if chosen is None else objects[chosen]
+            counts = rows.counts("plan", chosen)
+            assert list(zip(counts.keys, counts.counts.tolist(), strict=True)) == (
+                counted_by_pandas(picked)
+            )
+            outputs = rows.prediction_counts(chosen)
+            picked = predicted if chosen is None else predicted[chosen]
+            assert list(zip(outputs.keys, outputs.counts.tolist(), strict=True)) == (
+                counted_by_pandas(picked)
+            )
+    # Segments: the most frequent values, ties by their text, each with its rows.
+    ranked = sorted(counted_by_pandas(objects), key=lambda item: (-item[1], str(item[0])))
+    segments = rows.segments("plan", limit)
+    assert [value for value, _ in segments] == [str(value) for value, _ in ranked[:limit]]
+    for value, rows_of in segments:
+        assert rows_of.tolist() == (objects == value).tolist()
+    # Selected rows code their own column, not the codes kept for every row.
+    selected = rows.select(mask).counts("plan")
+    assert list(zip(selected.keys, selected.counts.tolist(), strict=True)) == (
+        counted_by_pandas(objects[mask])
+    )
 
 
 @pytest.mark.parametrize(
