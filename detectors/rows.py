@@ -41,10 +41,11 @@ class Rows:
     label_received_at: FloatArray | None = None  # epoch seconds
     # A multiclass model's class probabilities per row, as JSON text (``class_matrix``).
     class_scores: TextArray | None = None
-    # Each categorical column factorised on first use, once: a window's segments and
-    # detectors count the same column again and again, and hashing its text every time was
-    # the largest pandas cost of a backfill. New rows (``select``, ``replace``) start empty.
-    _coded: dict[str, CodedColumn] = field(
+    # Each categorical column (and the predictions) factorised on first use, once: a
+    # window's segments and detectors count the same column again and again, and hashing its
+    # text every time was the largest pandas cost of a backfill. Keyed ("feature", name) or
+    # ("prediction", ""); new rows (``select``, ``replace``) start empty.
+    _coded: dict[tuple[str, str], CodedColumn] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -87,18 +88,23 @@ class Rows:
         return NumericalSample(self.numbers(feature))
 
     def counts(self, feature: str, mask: BoolArray | None = None) -> CategoryCounts:
-        return self._coded_column(feature).counts(mask)
+        return self._coded_feature(feature).counts(mask)
 
     def prediction_counts(self, mask: BoolArray | None = None) -> CategoryCounts:
         """How often each predicted class occurs (where ``mask`` holds)."""
-        return self._coded_column(_PREDICTION_KEY).counts(mask)
+        key = ("prediction", "")
+        if key not in self._coded:
+            if self.prediction is None:
+                raise ValueError("these rows have no predictions")
+            # Two threads may code the same column at once; both get equal codes.
+            self._coded[key] = CodedColumn.of(self.prediction)
+        return self._coded[key].counts(mask)
 
     def segments(self, feature: str, limit: int) -> list[tuple[str, BoolArray]]:
         """The ``limit`` most frequent values of ``feature`` (ties by their text), each with
         the mask of its rows; missing values are no segment."""
-        coded = self._coded_column(feature)
-        present = coded.codes[coded.codes >= 0]
-        tallies = np.bincount(present, minlength=len(coded.categories))
+        coded = self._coded_feature(feature)
+        tallies = coded.tallies()
         names = [str(value) for value in coded.categories.tolist()]
         ranked = sorted(
             (index for index in range(len(names)) if tallies[index]),
@@ -106,22 +112,11 @@ class Rows:
         )
         return [(names[index], coded.codes == index) for index in ranked[:limit]]
 
-    def _coded_column(self, name: str) -> CodedColumn:
-        coded = self._coded.get(name)
-        if coded is None:
-            if name == _PREDICTION_KEY:
-                if self.prediction is None:
-                    raise ValueError("these rows have no predictions")
-                coded = CodedColumn.of(self.prediction)
-            else:
-                coded = CodedColumn.of(self.features[name])
-            # Two threads may code the same column at once; both get equal codes.
-            self._coded[name] = coded
-        return coded
-
-
-# The key predictions are coded under: no feature name is a single NUL.
-_PREDICTION_KEY = "\0"
+    def _coded_feature(self, name: str) -> CodedColumn:
+        key = ("feature", name)
+        if key not in self._coded:
+            self._coded[key] = CodedColumn.of(self.features[name])
+        return self._coded[key]
 
 
 def concat_rows(parts: list[Rows]) -> Rows:
@@ -195,11 +190,19 @@ class CodedColumn:
         codes, uniques = pd.factorize(np.asarray(values, dtype=object))
         return cls(codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object))
 
+    def present(self, mask: BoolArray | None = None) -> IntArray:
+        """The codes of the rows where ``mask`` holds, missing values left out."""
+        codes = self.codes if mask is None else self.codes[mask]
+        return codes[codes >= 0]
+
+    def tallies(self, mask: BoolArray | None = None) -> IntArray:
+        """How many of those rows hold each category, in the categories' order."""
+        return np.bincount(self.present(mask), minlength=len(self.categories))
+
     def counts(self, mask: BoolArray | None = None) -> CategoryCounts:
         """How often each category occurs where ``mask`` holds, in first-occurrence order
         among those rows (as ``value_counts(sort=False)`` lists them)."""
-        codes = self.codes if mask is None else self.codes[mask]
-        codes = codes[codes >= 0]
+        codes = self.present(mask)
         found, first = np.unique(codes, return_index=True)
         found = found[np.argsort(first, kind="stable")]
         tallies = np.bincount(codes, minlength=len(self.categories))

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from detectors import backfill
-from detectors.backfill_pool import Job, run
+from detectors.backfill_pool import Job, run, worker_store
 from detectors.history import Columns, FileSource, read_labels
 from detectors.runner import Runner
 from detectors.windows import Window
@@ -21,6 +21,7 @@ from modeltap.schema import FAMILIES, DetectorResult, EventBatch
 from modeltap.store import SqlStore
 from tests.detectors.test_runner import SETTINGS, at, prepare
 from tests.detectors.traffic import MODEL, Traffic, config, write
+from tests.modeltap.store.test_sql_store import setting
 
 HOUR = timedelta(hours=1)
 # Every family that reads rows: the estimators must come out of a file as they do live.
@@ -241,3 +242,11 @@ def test_workers_read_the_store_in_use_not_the_configured_one(
     assert (summary.windows, summary.stopped) == (4, False)
     assert summary.rows == sum(counts[1] for counts in observed.values())
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_worker_asks_postgres_for_no_parallel_plans(postgres_database: str) -> None:
+    # The workers already fill the cores; a parallel plan per window only adds processes.
+    SqlStore.open(postgres_database, migrate=True).close()
+    store = worker_store(postgres_database)
+    assert setting(store, "max_parallel_workers_per_gather") == "0"
+    store.close()

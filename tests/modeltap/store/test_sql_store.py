@@ -345,23 +345,21 @@ def test_an_open_reader_does_not_stall_writes_on_postgres(postgres_database: str
 def test_a_store_without_parallel_queries_keeps_the_urls_own_options(
     postgres_database: str,
 ) -> None:
-    from detectors.backfill_pool import worker_store
-
-    def setting(store: SqlStore, name: str) -> str:
-        with store.engine.connect() as connection:
-            return str(connection.exec_driver_sql(f"SHOW {name}").scalar_one())
-
     default = SqlStore.open(postgres_database, migrate=True)
     assert setting(default, "max_parallel_workers_per_gather") != "0"
     default.close()
-    # A backfill's worker, and a URL that sets options of its own: both kept.
+    # A URL that sets options of its own: they are kept beside ours.
     given = f"{postgres_database}?options=-c%20work_mem%3D7MB"
-    for store in (worker_store(postgres_database), SqlStore.open(given, parallel_queries=False)):
-        assert setting(store, "max_parallel_workers_per_gather") == "0"
-        store.close()
-    own = SqlStore.open(given, parallel_queries=False)
-    assert setting(own, "work_mem") == "7MB"
-    own.close()
+    store = SqlStore.open(given, parallel_queries=False)
+    assert setting(store, "max_parallel_workers_per_gather") == "0"
+    assert setting(store, "work_mem") == "7MB"
+    store.close()
+
+
+def setting(store: SqlStore, name: str) -> str:
+    """A PostgreSQL setting as the store's sessions see it."""
+    with store.engine.connect() as connection:
+        return str(connection.exec_driver_sql(f"SHOW {name}").scalar_one())
 
 
 def test_a_batch_is_stored_whole_or_not_at_all(store: SqlStore) -> None:
