@@ -64,8 +64,9 @@ class WindowSource(Protocol):
         """(requests, prediction rows) per window start in ``[start, end)``."""
         ...
 
-    def read(self, window: Window) -> WindowData:
-        """Everything every detector reads for ``window``."""
+    def read(self, window: Window, expected: int = 0) -> WindowData:
+        """Everything every detector reads for ``window``, which holds about ``expected``
+        prediction rows (its event count; 0 when not known)."""
         ...
 
 
@@ -202,12 +203,18 @@ class StoreSource:
     ) -> dict[datetime, tuple[int, int]]:
         return self._store.event_counts(self._settings.model, start, end, size)
 
-    def read(self, window: Window) -> WindowData:
+    def read(self, window: Window, expected: int = 0) -> WindowData:
         reads = Reads(self._store, shared=True, budget=self._budget)
         model, start, end = self._settings.model, window.start, window.end
         requests = reads.requests(model, start, end).by_version()
         # The rows and quality's violation counts in one read (as ``detect --once`` reads).
         found = reads.versions(
-            self._settings, start, end, features=self._settings.kinds, labels=True, violations=True
+            self._settings,
+            start,
+            end,
+            features=self._settings.kinds,
+            labels=True,
+            violations=True,
+            expected=expected,
         )
         return WindowData(requests, found)

@@ -93,8 +93,10 @@ class Computer:
         self._store = store
         self._profiles: dict[str, Profile | None] = {}
 
-    def __call__(self, window: Window) -> tuple[Window, Results, tuple[int, int]]:
-        data = self._source.read(window).only(self._job.version)
+    def __call__(
+        self, window: Window, expected: int = 0
+    ) -> tuple[Window, Results, tuple[int, int]]:
+        data = self._source.read(window, expected).only(self._job.version)
         missing = [version for version in data.rows if version not in self._profiles]
         if missing:
             self._profiles |= self._profiles_for(missing)
@@ -143,9 +145,9 @@ def worker_store(url: str) -> SqlStore:
     return open_store(url, pool_size=1, parallel_queries=False)
 
 
-def _compute(window: Window) -> tuple[Window, Results, tuple[int, int]]:
+def _compute(window: Window, expected: int) -> tuple[Window, Results, tuple[int, int]]:
     assert _worker is not None
-    return _worker(window)
+    return _worker(window, expected)
 
 
 def store_url(store: Store) -> str:
@@ -164,15 +166,22 @@ def computed(
     stop: Callable[[], bool],
     *,
     url: str | None = None,
+    observed: Mapping[datetime, tuple[int, int]] | None = None,
 ) -> Iterator[tuple[Window, Results, tuple[int, int]]]:
     """Each window's results as they are ready (in order when ``workers`` is 1); after
     ``stop()`` turns true no new window starts, and those in hand are still given. Worker
-    processes read the store at ``url``."""
+    processes read the store at ``url``; ``observed`` holds the windows' event counts, so
+    each is read in the way its size suits."""
+    counts = observed or {}
+
+    def expected(window: Window) -> int:
+        return counts.get(window.start, (0, 0))[1]
+
     if workers <= 1 or len(windows) <= 1:
         for window in windows:
             if stop():
                 return
-            yield computer(window)
+            yield computer(window, expected(window))
         return
     if url is None:
         raise ValueError("worker processes need the URL of the store to read")
@@ -184,14 +193,14 @@ def computed(
         running: set[Future[tuple[Window, Results, tuple[int, int]]]] = set()
         # Two windows per worker in flight keep every worker busy while the parent saves.
         for window in _take(waiting, 2 * workers):
-            running.add(pool.submit(_compute, window))
+            running.add(pool.submit(_compute, window, expected(window)))
         while running:
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 yield future.result()
                 if not stop():
                     for window in _take(waiting, 1):
-                        running.add(pool.submit(_compute, window))
+                        running.add(pool.submit(_compute, window, expected(window)))
 
 
 def _take(items: Iterator[Window], count: int) -> Iterable[Window]:
@@ -222,7 +231,8 @@ def run(
     computer = Computer(job, source, store)
     # The workers read the store this process writes to, whatever the configuration says.
     url = store_url(store) if workers > 1 else None
-    for window, results, counts in computed(job, computer, windows, workers, stop, url=url):
+    found = computed(job, computer, windows, workers, stop, url=url, observed=observed)
+    for window, results, counts in found:
         seen = observed.get(window.start, (0, 0))
         backfill.save(store, settings, window, results, counts=seen, now=job.now)
         summary.add(results, counts)

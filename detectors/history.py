@@ -225,7 +225,7 @@ class FileSource:
         high = pa.scalar(end if kind.tz else end.replace(tzinfo=None), type=kind)
         return (ds.field(self._columns.ts) >= low) & (ds.field(self._columns.ts) < high)
 
-    def read(self, window: Window) -> WindowData:
+    def read(self, window: Window, expected: int = 0) -> WindowData:
         if self._size != window.size:
             self.prepare(window.size)
         if self._dataset is None:

@@ -168,14 +168,18 @@ class Reads:
         """The rows by version, and the violations when ``count`` and read beside them."""
         slices = min(-(-expected // self._slice_rows), MAX_SLICES)
         if slices <= 1 or self._readers <= 1:
-            whole, counted = self._read(settings, start, end, kinds, labels=labels, count=count)
+            whole, counted = self._read(
+                settings, start, end, kinds, labels=labels, count=count, expected=expected
+            )
             return whole.by_version({}), counted
         step = (end - start) / slices
         bounds = [(start + step * index, start + step * (index + 1)) for index in range(slices)]
         bounds[-1] = (bounds[-1][0], end)  # no rounding gap before the window's end
 
         def read(bound: tuple[datetime, datetime]) -> tuple[dict[str, Rows], Violations | None]:
-            rows, counts = self._read(settings, *bound, kinds, labels=labels, count=count)
+            rows, counts = self._read(
+                settings, *bound, kinds, labels=labels, count=count, expected=expected // slices
+            )
             return rows.by_version({}), counts
 
         parts: dict[str, list[Rows]] = {}
@@ -198,8 +202,10 @@ class Reads:
         *,
         labels: bool,
         count: bool = False,
+        expected: int = 0,
     ) -> tuple[Rows, Violations | None]:
-        """The rows, and with ``count`` their type violations, counted in the same read."""
+        """The rows, and with ``count`` their type violations, counted in the same read;
+        ``expected`` is about how many rows they are (0: not known)."""
         numerical = [name for name, kind in kinds.items() if kind == "numerical"]
         categorical = [name for name, kind in kinds.items() if kind == "categorical"]
         counts = None
@@ -212,6 +218,7 @@ class Reads:
                 categorical=categorical,
                 with_labels=labels,
                 class_scores=bool(settings.classes),
+                expected=expected,
             )
         else:
             frame = self._store.read_rows(
@@ -222,6 +229,7 @@ class Reads:
                 categorical=categorical,
                 with_labels=labels,
                 class_scores=bool(settings.classes),
+                expected=expected,
             )
         return rows_from_frame(frame, kinds, prefix=FEATURE_PREFIX), counts
 

@@ -62,9 +62,10 @@ class DetectorStore:
         categorical: Sequence[str] = (),
         with_labels: bool = False,
         class_scores: bool = False,
+        expected: int = 0,
     ) -> pd.DataFrame:
         query = _row_query(model, start, end, (numerical, categorical), (with_labels, class_scores))
-        return self._rows_frame(query)
+        return self._rows_frame(query, expected)
 
     def read_rows_counted(
         self,
@@ -76,15 +77,16 @@ class DetectorStore:
         categorical: Sequence[str] = (),
         with_labels: bool = False,
         class_scores: bool = False,
+        expected: int = 0,
     ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
         """``read_rows`` and ``type_violations`` of those features, in one pass on PostgreSQL."""
         query = _row_query(model, start, end, (numerical, categorical), (with_labels, class_scores))
         if not self._postgres:  # small by design: two passes, each as it always was
             kinds = dict.fromkeys(numerical, "numerical")
             kinds |= dict.fromkeys(categorical, "categorical")
-            return self._rows_frame(query), self.type_violations(model, start, end, kinds)
+            return self._rows_frame(query, expected), self.type_violations(model, start, end, kinds)
         with translate_errors(self._engine), self._engine.connect() as connection:
-            frame = json_rows.json_frame(connection, query)
+            frame = json_rows.json_frame(connection, query, expected)
             if frame is not None:  # every value of its configured type: nothing to count
                 return frame, json_rows.no_violations(frame, query)
             marked = replace(query, marked=True)
@@ -93,10 +95,10 @@ class DetectorStore:
             )
         return frame, q.unmark(frame, marked)
 
-    def _rows_frame(self, query: q.RowQuery) -> pd.DataFrame:
+    def _rows_frame(self, query: q.RowQuery, expected: int) -> pd.DataFrame:
         with translate_errors(self._engine), self._engine.connect() as connection:
             if self._postgres:
-                frame = json_rows.json_frame(connection, query)
+                frame = json_rows.json_frame(connection, query, expected)
                 if frame is not None:
                     return frame
                 return q.copy_frame(

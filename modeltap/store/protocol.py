@@ -129,13 +129,16 @@ class Store(Protocol):
         categorical: Sequence[str] = (),
         with_labels: bool = False,
         class_scores: bool = False,
+        expected: int = 0,
     ) -> pd.DataFrame:
         """Prediction rows with typed features (``feature:NAME`` columns), times as epoch seconds.
 
         Columns: version, ts, prediction (JSON text), score, the features, with
         ``with_labels`` label (JSON text) and label_received_at, and with ``class_scores``
         the class probabilities (JSON text). Numerical features are NaN where the value is
-        not a number; categorical ones None where not a scalar.
+        not a number; categorical ones None where not a scalar. ``expected`` is about how
+        many rows the range holds when the caller knows (its event count; 0 if not): a
+        store may read a small range in fewer, larger pieces.
         """
         ...
 
@@ -149,6 +152,7 @@ class Store(Protocol):
         categorical: Sequence[str] = (),
         with_labels: bool = False,
         class_scores: bool = False,
+        expected: int = 0,
     ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
         """``read_rows`` and the ``type_violations`` of the same features, in one read."""
         ...

@@ -250,3 +250,25 @@ def test_a_worker_asks_postgres_for_no_parallel_plans(postgres_database: str) ->
     store = worker_store(postgres_database)
     assert setting(store, "max_parallel_workers_per_gather") == "0"
     store.close()
+
+
+def test_the_store_is_told_each_windows_event_count(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A small window known to be small is read from PostgreSQL in one piece (json_rows).
+    two_versions(store)
+    found = backfill.windows(at(2), at(6), HOUR)
+    job = Job(config(), MODEL, HOUR, backfill.as_of(found), FAMILIES)
+    source = backfill.StoreSource(store, SETTINGS)
+    observed = source.event_counts(at(2), at(6), HOUR)
+    told: dict[Any, int] = {}
+    real = store.read_rows_counted
+
+    def spy(model: str, start: Any, end: Any, **kwargs: Any) -> Any:
+        told[start] = kwargs["expected"]
+        return real(model, start, end, **kwargs)
+
+    monkeypatch.setattr(store, "read_rows_counted", spy)
+    run(job, store, source, found, observed)
+    assert told == {window.start: observed[window.start][1] for window in found}
+    assert all(count > 0 for count in told.values())

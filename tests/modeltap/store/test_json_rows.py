@@ -3,7 +3,9 @@
 The JSON read is only a faster way to the same frame: for any window whose values have
 their configured types it must give exactly what ``copy_frame`` over ``postgres_rows_query``
 gives, bit for bit, and for any other window it must step aside (None) and leave the
-connection usable, so the SQL read can count the violations.
+connection usable, so the SQL read can count the violations. Both of its ways out of the
+server, COPY (streamed) and one ``string_agg`` value (a window known to be small), must give
+that same frame, row for row.
 """
 
 from __future__ import annotations
@@ -43,12 +45,17 @@ def opened(postgres_module_database: str) -> Iterator[tuple[SqlStore, Engine]]:
 
 
 def _both(engine: Engine, query: q.RowQuery) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+    """The JSON read (checked the same both ways out of the server) and the SQL projection."""
     with engine.connect() as connection:
-        fast = json_rows.json_frame(connection, query)
+        streamed = json_rows.json_frame(connection, query)
         projected = q.copy_frame(
             connection, q.postgres_rows_query(query), query.names, query.dtypes
         )
-    return fast, projected
+        whole = json_rows.json_frame(connection, query, expected=max(len(projected), 1))
+    assert (streamed is None) == (whole is None)
+    if streamed is not None and whole is not None:
+        pd.testing.assert_frame_equal(streamed, whole, check_exact=True)
+    return streamed, projected
 
 
 def _assert_same(fast: pd.DataFrame, projected: pd.DataFrame) -> None:
@@ -195,8 +202,9 @@ def test_full_precision_doubles_and_class_scores_read_alike(
         ({"c": {"a": 1}}, "an object where text belongs"),
     ],
 )
+@pytest.mark.parametrize("expected", [0, 51], ids=["streamed", "whole"])
 def test_a_value_of_another_type_sends_the_read_the_sql_way(
-    opened: tuple[SqlStore, Engine], features: dict[str, Any], wrong: str
+    opened: tuple[SqlStore, Engine], features: dict[str, Any], wrong: str, expected: int
 ) -> None:
     store, engine = opened
     model = f"odd{next(_models)}"
@@ -204,12 +212,12 @@ def test_a_value_of_another_type_sends_the_read_the_sql_way(
     store.write(_batch(model, values))
     query = q.RowQuery(model, T0, T0 + HOUR, ["x"], ["c"])
     with engine.connect() as connection:
-        assert json_rows.json_frame(connection, query) is None, wrong
+        assert json_rows.json_frame(connection, query, expected) is None, wrong
         # The COPY was drained: the same connection still answers.
         again = q.copy_frame(connection, q.postgres_rows_query(query), query.names, query.dtypes)
     assert len(again) == 51
     frame, counts = store.read_rows_counted(
-        model, T0, T0 + HOUR, numerical=["x"], categorical=["c"]
+        model, T0, T0 + HOUR, numerical=["x"], categorical=["c"], expected=expected
     )
     assert counts == store.type_violations(
         model, T0, T0 + HOUR, {"x": "numerical", "c": "categorical"}
@@ -237,3 +245,43 @@ def test_a_window_of_well_typed_rows_is_counted_without_the_sql_read(
     assert counts == store.type_violations(
         model, T0, T0 + HOUR, {"age": "numerical", "plan": "categorical"}
     )
+
+
+@pytest.mark.parametrize("expected", [0, 10], ids=["streamed", "whole"])
+def test_an_empty_window_reads_as_typed_empty_columns(
+    opened: tuple[SqlStore, Engine], expected: int
+) -> None:
+    _, engine = opened
+    query = q.RowQuery("nobody", T0, T0 + HOUR, ["x"], ["c"], with_labels=True)
+    with engine.connect() as connection:
+        frame = json_rows.json_frame(connection, query, expected)
+    assert frame is not None
+    assert list(frame.columns) == query.names
+    assert frame.empty
+    assert frame.dtypes.astype(str).to_dict() == {
+        name: str(dtype) for name, dtype in query.dtypes.items() if name in query.names
+    }
+
+
+def test_only_a_window_known_to_be_small_is_read_as_one_value(
+    opened: tuple[SqlStore, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, engine = opened
+    model = f"size{next(_models)}"
+    store.write(_batch(model, [{"x": float(n), "c": "k"} for n in range(20)]))
+    query = q.RowQuery(model, T0, T0 + HOUR, ["x"], ["c"])
+    ways: list[str] = []
+    for name in ("_whole_table", "_streamed_table"):
+        real = getattr(json_rows, name)
+
+        def spy(*args: Any, _real: Any = real, _name: str = name) -> Any:
+            ways.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(json_rows, name, spy)
+    with engine.connect() as connection:
+        for expected in (0, 20, json_rows.WHOLE_ROWS, json_rows.WHOLE_ROWS + 1):
+            frame = json_rows.json_frame(connection, query, expected)
+            assert frame is not None
+            assert len(frame) == 20
+    assert ways == ["_streamed_table", "_whole_table", "_whole_table", "_streamed_table"]
