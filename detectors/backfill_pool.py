@@ -166,16 +166,15 @@ def computed(
     stop: Callable[[], bool],
     *,
     url: str | None = None,
-    observed: Mapping[datetime, tuple[int, int]] | None = None,
+    observed: Mapping[datetime, tuple[int, int]],
 ) -> Iterator[tuple[Window, Results, tuple[int, int]]]:
     """Each window's results as they are ready (in order when ``workers`` is 1); after
     ``stop()`` turns true no new window starts, and those in hand are still given. Worker
     processes read the store at ``url``; ``observed`` holds the windows' event counts, so
     each is read in the way its size suits."""
-    counts = observed or {}
 
     def expected(window: Window) -> int:
-        return counts.get(window.start, (0, 0))[1]
+        return observed.get(window.start, (0, 0))[1]
 
     if workers <= 1 or len(windows) <= 1:
         for window in windows:

@@ -92,13 +92,9 @@ class Rows:
 
     def prediction_counts(self, mask: BoolArray | None = None) -> CategoryCounts:
         """How often each predicted class occurs (where ``mask`` holds)."""
-        key = ("prediction", "")
-        if key not in self._coded:
-            if self.prediction is None:
-                raise ValueError("these rows have no predictions")
-            # Two threads may code the same column at once; both get equal codes.
-            self._coded[key] = CodedColumn.of(self.prediction)
-        return self._coded[key].counts(mask)
+        if self.prediction is None:
+            raise ValueError("these rows have no predictions")
+        return self._coded_column(("prediction", ""), self.prediction).counts(mask)
 
     def segments(self, feature: str, limit: int) -> list[tuple[str, BoolArray]]:
         """The ``limit`` most frequent values of ``feature`` (ties by their text), each with
@@ -113,10 +109,16 @@ class Rows:
         return [(names[index], coded.codes == index) for index in ranked[:limit]]
 
     def _coded_feature(self, name: str) -> CodedColumn:
-        key = ("feature", name)
-        if key not in self._coded:
-            self._coded[key] = CodedColumn.of(self.features[name])
-        return self._coded[key]
+        return self._coded_column(("feature", name), self.features[name])
+
+    def _coded_column(
+        self, key: tuple[str, str], values: pd.Series[Any] | TextArray
+    ) -> CodedColumn:
+        coded = self._coded.get(key)
+        if coded is None:
+            # Two threads may code the same column at once; both get equal codes.
+            coded = self._coded[key] = CodedColumn.of(values)
+        return coded
 
 
 def concat_rows(parts: list[Rows]) -> Rows:
