@@ -21,11 +21,10 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from detectors import backfill
 from detectors.backfill import WindowSource
 from detectors.history import Columns, FileSource
+from detectors.label_table import LabelTable
 from detectors.profile import Profile
 from detectors.settings import ModelSettings
 from detectors.windows import Window
@@ -48,7 +47,7 @@ class Job:
     version: str | None = None
     file: Path | None = None
     columns: Columns = field(default_factory=Columns)
-    labels: pd.DataFrame | None = None
+    labels: LabelTable | None = None
     scratch: Path | None = None  # the parent's scratch dataset of a streamed file
     # Profiles as JSON, per version; None: each version's stored reference.
     profiles: Mapping[str, Any] | None = None

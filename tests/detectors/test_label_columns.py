@@ -4,16 +4,16 @@ declines; it never accepts a file the validator refuses."""
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detectors import history, label_columns
+from detectors.label_table import LabelTable
 from modeltap.errors import InputError
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -47,12 +47,18 @@ TIMES = st.one_of(
         # hypothesis takes naive bounds and puts the zone on afterwards
         min_value=datetime(1970, 1, 2),  # noqa: DTZ001
         max_value=datetime(2200, 1, 1),  # noqa: DTZ001
-        timezones=st.just(UTC),
+        timezones=st.one_of(
+            st.just(UTC),
+            # Offsets either side, to the minute, as Arrow's parser must apply them.
+            st.integers(-(23 * 60 + 59), 23 * 60 + 59).map(
+                lambda minutes: timezone(timedelta(minutes=minutes))
+            ),
+        ),
     ).map(lambda moment: moment.isoformat()),
 )
 
 
-def record_path(path: Path, field: str) -> pd.DataFrame | InputError:
+def record_path(path: Path, field: str) -> LabelTable | InputError:
     """What ``read_labels`` gives through the record validator alone."""
     original = label_columns.read
     label_columns.read = lambda *args: None
@@ -71,7 +77,8 @@ def write(path: Path, header: list[str], rows: list[list[str]], delimiter: str =
         writer.writerows(rows)
 
 
-def assert_same(fast: pd.DataFrame, slow: pd.DataFrame) -> None:
+def assert_same(fast_table: LabelTable, slow_table: LabelTable) -> None:
+    fast, slow = fast_table.frame(), slow_table.frame()
     assert fast.index.tolist() == slow.index.tolist()
     assert fast["label"].tolist() == slow["label"].tolist()
     assert np.array_equal(
@@ -98,7 +105,7 @@ def test_either_the_same_labels_or_the_record_path(
     slow = record_path(path, "label")
     if fast is None:
         return  # the record path reads it, with its errors
-    assert isinstance(slow, pd.DataFrame), f"accepted what the validator refuses: {slow}"
+    assert isinstance(slow, LabelTable), f"accepted what the validator refuses: {slow}"
     assert_same(fast, slow)
 
 
@@ -116,7 +123,7 @@ def test_a_plain_file_is_read_by_columns_and_equals_the_records(tmp_path: Path) 
     fast = label_columns.read(path, "label", "csv", NOW)
     assert fast is not None
     slow = record_path(path, "label")
-    assert isinstance(slow, pd.DataFrame)
+    assert isinstance(slow, LabelTable)
     assert_same(fast, slow)
     assert len(fast) == 120
 
@@ -126,10 +133,10 @@ def test_a_tsv_with_another_label_field_and_no_times(tmp_path: Path) -> None:
     write(path, ["request_id", "churned"], [["a", "1"], ["b", "0"], ["c", "yes"]], "\t")
     fast = label_columns.read(path, "churned", "tsv", NOW)
     assert fast is not None
-    assert fast["label"].tolist() == ["1", "0", "yes"]
-    assert set(fast["label_received_at"]) == {NOW.timestamp()}
+    assert fast.frame()["label"].tolist() == ["1", "0", "yes"]
+    assert set(fast.frame()["label_received_at"]) == {NOW.timestamp()}
     slow = record_path(path, "churned")
-    assert isinstance(slow, pd.DataFrame)
+    assert isinstance(slow, LabelTable)
     assert_same(fast, slow)
 
 
