@@ -22,12 +22,23 @@ from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from detectors.rows import Requests, Rows, concat_rows, requests_from_frame, rows_from_frame
+from detectors.memory import return_freed_memory
+from detectors.rows import (
+    Requests,
+    Rows,
+    concat_frames,
+    requests_from_frame,
+    rows_by_version,
+    rows_from_frame,
+)
 from detectors.settings import ModelSettings
 from detectors.stats.reference import Kind
 from modeltap.store import FEATURE_PREFIX, Store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Key = tuple[str, datetime, datetime]
 Violations = dict[str, dict[str, int]]
@@ -89,11 +100,11 @@ class Reads:
             key = (settings.model, start, end)
             found = self._rows.get(key)
             if found is None:
-                found = self._read(settings, start, end, dict(settings.kinds), labels=True)[0]
+                found = self._read(settings, start, end, dict(settings.kinds), labels=True)
                 self._keep(self._rows, key, found)
             return found
         kinds = {name: kind for name, kind in settings.kinds.items() if name in features}
-        return self._read(settings, start, end, kinds, labels=labels)[0]
+        return self._read(settings, start, end, kinds, labels=labels)
 
     def versions(
         self,
@@ -168,30 +179,34 @@ class Reads:
         """The rows by version, and the violations when ``count`` and read beside them."""
         slices = min(-(-expected // self._slice_rows), MAX_SLICES)
         if slices <= 1 or self._readers <= 1:
-            whole, counted = self._read(
+            frame, counted = self._frame(
                 settings, start, end, kinds, labels=labels, count=count, expected=expected
             )
-            return whole.by_version({}), counted
+            split = rows_by_version(frame, kinds, prefix=FEATURE_PREFIX)
+            return_freed_memory()
+            return split, counted
         step = (end - start) / slices
         bounds = [(start + step * index, start + step * (index + 1)) for index in range(slices)]
         bounds[-1] = (bounds[-1][0], end)  # no rounding gap before the window's end
 
-        def read(bound: tuple[datetime, datetime]) -> tuple[dict[str, Rows], Violations | None]:
-            rows, counts = self._read(
+        def read(bound: tuple[datetime, datetime]) -> tuple[pd.DataFrame, Violations | None]:
+            return self._frame(
                 settings, *bound, kinds, labels=labels, count=count, expected=expected // slices
             )
-            return rows.by_version({}), counts
 
-        parts: dict[str, list[Rows]] = {}
+        frames: list[pd.DataFrame] = []
         counts: Violations | None = {} if count else None
         with ThreadPoolExecutor(self._readers, thread_name_prefix="modeltap-reads") as pool:
             # In slice order, whatever order they finish in: the same rows every time.
-            for split, counted in pool.map(read, bounds):
-                for version, rows in split.items():
-                    parts.setdefault(version, []).append(rows)
+            for frame, counted in pool.map(read, bounds):
+                frames.append(frame)
                 if counts is not None and counted is not None:
                     _add(counts, counted)
-        return {version: concat_rows(parts[version]) for version in sorted(parts)}, counts
+        # The slices joined and then split by version, each step giving up what it took
+        # from: the window's rows are held about once, not once per step.
+        split = rows_by_version(concat_frames(frames), kinds, prefix=FEATURE_PREFIX)
+        return_freed_memory()
+        return split, counts
 
     def _read(
         self,
@@ -201,16 +216,27 @@ class Reads:
         kinds: dict[str, Kind],
         *,
         labels: bool,
+    ) -> Rows:
+        frame, _ = self._frame(settings, start, end, kinds, labels=labels)
+        return rows_from_frame(frame, kinds, prefix=FEATURE_PREFIX)
+
+    def _frame(
+        self,
+        settings: ModelSettings,
+        start: datetime,
+        end: datetime,
+        kinds: dict[str, Kind],
+        *,
+        labels: bool,
         count: bool = False,
         expected: int = 0,
-    ) -> tuple[Rows, Violations | None]:
-        """The rows, and with ``count`` their type violations, counted in the same read;
-        ``expected`` is about how many rows they are (0: not known)."""
+    ) -> tuple[pd.DataFrame, Violations | None]:
+        """The store's frame of the rows, and with ``count`` their type violations, counted
+        in the same read; ``expected`` is about how many rows they are (0: not known)."""
         numerical = [name for name, kind in kinds.items() if kind == "numerical"]
         categorical = [name for name, kind in kinds.items() if kind == "categorical"]
-        counts = None
         if count:
-            frame, counts = self._store.read_rows_counted(
+            return self._store.read_rows_counted(
                 settings.model,
                 start,
                 end,
@@ -220,18 +246,17 @@ class Reads:
                 class_scores=bool(settings.classes),
                 expected=expected,
             )
-        else:
-            frame = self._store.read_rows(
-                settings.model,
-                start,
-                end,
-                numerical=numerical,
-                categorical=categorical,
-                with_labels=labels,
-                class_scores=bool(settings.classes),
-                expected=expected,
-            )
-        return rows_from_frame(frame, kinds, prefix=FEATURE_PREFIX), counts
+        frame = self._store.read_rows(
+            settings.model,
+            start,
+            end,
+            numerical=numerical,
+            categorical=categorical,
+            with_labels=labels,
+            class_scores=bool(settings.classes),
+            expected=expected,
+        )
+        return frame, None
 
 
 def _add(total: Violations, more: Violations) -> None:

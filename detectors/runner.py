@@ -18,6 +18,7 @@ from typing import Literal
 
 from detectors.emit import Scope
 from detectors.evaluate import evaluate
+from detectors.memory import map_large_blocks
 from detectors.profile import Profile
 from detectors.reads import Reads
 from detectors.rows import Requests, Rows
@@ -79,6 +80,8 @@ class Runner:
         owner: str,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
+        # A process that runs detectors gives freed window-sized blocks back (see memory).
+        map_large_blocks()
         self._store = store
         self._models = {settings.model: settings for settings in models}
         self._owner = owner

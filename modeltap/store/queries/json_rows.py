@@ -29,7 +29,13 @@ import functools
 import io
 from typing import TYPE_CHECKING, Any
 
-from modeltap.store.queries.detectors import FEATURE_PREFIX, CopyStream, RowQuery, arrow_frame
+from modeltap.store.queries.detectors import (
+    FEATURE_PREFIX,
+    CopyStream,
+    RowQuery,
+    arrow_frame,
+    arrow_pool,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,6 +93,7 @@ def json_frame(connection: Connection, query: RowQuery, expected: int = 0) -> pd
     rows the window holds (0: not known); up to ``WHOLE_ROWS`` they come as one value."""
     import pandas as pd  # noqa: PLC0415 - see postgres_json_rows_query
     import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
 
     raw = connection.connection.driver_connection
     if raw is None:  # pragma: no cover - only for detached connections
@@ -107,7 +114,9 @@ def json_frame(connection: Connection, query: RowQuery, expected: int = 0) -> pd
             column = pa.chunked_array([chunk.field(key) for chunk in features])
         else:
             column = table.column(name)
-        columns.append(column.dictionary_encode() if dtypes[name] == "category" else column)
+        if dtypes[name] == "category":
+            column = pc.dictionary_encode(column, memory_pool=arrow_pool())
+        columns.append(column)
     del table, features
     return arrow_frame(pa.table(columns, names=names), names, dtypes)
 
@@ -160,6 +169,7 @@ def _parsed(source: Any, query: RowQuery) -> pa.Table:
         source,
         read_options=pjson.ReadOptions(block_size=BLOCK),
         parse_options=_parse_options(query),
+        memory_pool=arrow_pool(),
     )
 
 
