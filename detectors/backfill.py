@@ -206,7 +206,7 @@ class StoreSource:
     def read(self, window: Window, expected: int = 0) -> WindowData:
         reads = Reads(self._store, shared=True, budget=self._budget)
         model, start, end = self._settings.model, window.start, window.end
-        requests = reads.requests(model, start, end).by_version()
+        requests = reads.requests(model, start, end)
         # The rows and quality's violation counts in one read (as ``detect --once`` reads).
         found = reads.versions(
             self._settings,

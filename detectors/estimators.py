@@ -53,11 +53,12 @@ class Estimators:
     sample: FloatArray | None = None
     notes: Mapping[str, str] = field(default_factory=dict)
 
-    def matrix(self, rows: Rows) -> FloatArray:
-        """The window's numerical features as one matrix, in the fitted column order."""
+    def matrix(self, rows: Rows, start: int = 0, stop: int | None = None) -> FloatArray:
+        """The window's numerical features (rows ``start:stop``) as one matrix, in the
+        fitted column order."""
         if not self.features:
-            return np.zeros((len(rows), 0))
-        return np.column_stack([rows.numbers(name) for name in self.features])
+            return np.zeros((len(range(len(rows))[start:stop]), 0))
+        return np.column_stack([rows.numbers(name)[start:stop] for name in self.features])
 
     def to_json(self) -> dict[str, JsonValue]:
         sample = None

@@ -65,7 +65,7 @@ class Reads:
         self._slice_rows = max(slice_rows, 1)
         self._rows: OrderedDict[Key, Rows] = OrderedDict()
         self._versions: OrderedDict[Key, dict[str, Rows]] = OrderedDict()
-        self._requests: OrderedDict[Key, Requests] = OrderedDict()
+        self._requests: OrderedDict[Key, dict[str, Requests]] = OrderedDict()
         self._violations: dict[Key, dict[str, dict[str, int]]] = {}
         self._counts: dict[tuple[str, datetime, datetime], dict[datetime, tuple[int, int]]] = {}
 
@@ -77,11 +77,14 @@ class Reads:
             self._counts[key] = self._store.event_counts(model, start, end, size)
         return self._counts[key]
 
-    def requests(self, model: str, start: datetime, end: datetime) -> Requests:
+    def requests(self, model: str, start: datetime, end: datetime) -> dict[str, Requests]:
+        """The window's requests of each version. A pass keeps them split, not whole: every
+        job that reads them wants them by version, and splitting a kept whole again for
+        each job held a million requests twice."""
         key = (model, start, end)
         found = self._requests.get(key)
         if found is None:
-            found = requests_from_frame(self._store.read_serving(model, start, end))
+            found = requests_from_frame(self._store.read_serving(model, start, end)).by_version()
             if self._shared:
                 self._keep(self._requests, key, found)
         return found
@@ -267,7 +270,7 @@ def _add(total: Violations, more: Violations) -> None:
             into[name] += count
 
 
-def _size(item: Requests | Rows | Mapping[str, Rows]) -> int:
+def _size(item: Requests | Rows | Mapping[str, Rows] | Mapping[str, Requests]) -> int:
     if isinstance(item, Mapping):
         return sum(len(rows) for rows in item.values())
     return len(item)

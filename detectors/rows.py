@@ -24,6 +24,7 @@ from detectors.stats.samples import CategoryCounts, FloatArray, IntArray, Numeri
 
 BoolArray = npt.NDArray[np.bool_]
 TextArray = npt.NDArray[np.object_]
+CodeArray = npt.NDArray[np.int32]
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,9 @@ class Requests:
         return int(self.latency_ms.size)
 
     def by_version(self) -> dict[str, Requests]:
+        versions = sorted(set(self.version.tolist()))
+        if len(versions) == 1:  # every request: these arrays, not a copy
+            return {str(versions[0]): self}
         return {
             str(version): Requests(
                 self.version[mask],
@@ -174,7 +178,7 @@ class Requests:
                 self.status_code[mask],
                 self.upstream_failed[mask],
             )
-            for version in sorted(set(self.version.tolist()))
+            for version in versions
             for mask in [self.version == version]
         }
 
@@ -183,7 +187,9 @@ class Requests:
 class CodedColumn:
     """A categorical column as codes into its categories, -1 where a value is missing."""
 
-    codes: IntArray
+    # 32-bit: a window's coded columns are kept for the whole pass (a million rows: 4 MB
+    # each instead of 8), and no window has 2**31 distinct categories.
+    codes: CodeArray
     categories: TextArray
 
     @classmethod
@@ -191,12 +197,12 @@ class CodedColumn:
         """Codes in the order categories first occur (``pd.factorize``: None and NaN are
         missing); a pandas categorical column keeps its own codes."""
         if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
-            own: IntArray = values.cat.codes.to_numpy().astype(np.int64)
+            own: CodeArray = values.cat.codes.to_numpy().astype(np.int32)
             return cls(own, values.cat.categories.to_numpy(dtype=object))
         codes, uniques = pd.factorize(np.asarray(values, dtype=object))
-        return cls(codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object))
+        return cls(codes.astype(np.int32), np.asarray(uniques, dtype=object))
 
-    def present(self, mask: BoolArray | None = None) -> IntArray:
+    def present(self, mask: BoolArray | None = None) -> CodeArray:
         """The codes of the rows where ``mask`` holds, missing values left out."""
         codes = self.codes if mask is None else self.codes[mask]
         return codes[codes >= 0]
@@ -356,13 +362,13 @@ def rows_by_version(
     order = np.argsort(codes, kind="stable") if len(names) > 1 else None
     tallies = np.bincount(codes, minlength=len(names))
     bounds = np.concatenate(([0], np.cumsum(tallies)))
-    sorted_frame = pd.DataFrame(index=pd.RangeIndex(len(frame)))
+    columns: dict[str, Any] = {}
     for name in list(frame.columns):
-        column = frame.pop(name)
-        if order is not None:
-            column = column.take(order).reset_index(drop=True)
-        sorted_frame[name] = column
-        del column
+        values = frame.pop(name).array
+        columns[name] = values if order is None else values.take(order)
+        del values
+    sorted_frame = pd.DataFrame(columns, index=pd.RangeIndex(len(codes)), copy=False)
+    del columns
     whole = rows_from_frame(sorted_frame, kinds, prefix=prefix)
     del sorted_frame
     return {

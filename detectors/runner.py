@@ -209,7 +209,7 @@ class Runner:
         requests: dict[str, Requests] = {}
         rows: dict[str, Rows] = {}
         if detector in READS_REQUESTS:
-            requests = reads.requests(settings.model, window.start, end).by_version()
+            requests = reads.requests(settings.model, window.start, end)
         if detector in READS_ROWS:
             rows = reads.versions(
                 settings,

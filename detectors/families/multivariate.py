@@ -14,15 +14,19 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.emit import Scope
+from detectors.estimators import Estimators
 from detectors.families.estimation import NO_PROFILE, REFIT
 from detectors.profile import Profile
 from detectors.rows import Rows
 from detectors.settings import ModelSettings
 from detectors.stats.multivariate import (
+    BLOCK_ROWS,
     ReconstructionProfile,
     domain_classifier,
-    reconstruction_error,
+    judge_errors,
+    reconstruction_errors,
 )
+from detectors.stats.samples import FloatArray
 from modeltap.schema import DetectorResult, JsonValue
 
 
@@ -43,8 +47,11 @@ def results(
     if profile is None or estimators is None:
         reason = NO_PROFILE if profile is None else REFIT
         return [_missing(scope, name, reason) for name in methods]
-    matrix = estimators.matrix(rows)
-    complete = int(np.count_nonzero(np.isfinite(matrix).all(axis=1))) if matrix.size else 0
+    # The whole matrix only for the classifier; otherwise the window is scanned in blocks
+    # (a million rows of 8 features: a 64 MB matrix at the pass's peak memory).
+    matrix = estimators.matrix(rows) if wanted.domain_classifier else None
+    state = estimators.reconstruction if wanted.reconstruction else None
+    complete, errors = _scan(estimators, rows, matrix, state)
     found: list[DetectorResult] = []
     for name in methods:
         note = estimators.notes.get(name)
@@ -61,21 +68,44 @@ def results(
                 )
             )
         elif name == "reconstruction_error":
-            found.append(_reconstruction(scope, matrix, estimators.reconstruction, settings))
+            found.append(_reconstruction(scope, errors, state, settings))
         else:
+            assert matrix is not None  # built above whenever the classifier is on
             found.append(_domain(scope, matrix, estimators.sample, settings))
     return found
 
 
+def _scan(
+    estimators: Estimators,
+    rows: Rows,
+    matrix: FloatArray | None,
+    state: ReconstructionProfile | None,
+) -> tuple[int, FloatArray]:
+    """How many rows have every numerical feature, and each row's reconstruction error
+    (none without ``state``), a block of rows at a time: from ``matrix``, or built per block
+    when it is None. The blocks are ``reconstruction_errors``' own, so the errors are the
+    ones it gives for the whole matrix."""
+    complete = 0
+    errors: list[FloatArray] = []
+    for start in range(0, len(rows), BLOCK_ROWS):
+        stop = start + BLOCK_ROWS
+        block = matrix[start:stop] if matrix is not None else estimators.matrix(rows, start, stop)
+        if block.size:
+            complete += int(np.count_nonzero(np.isfinite(block).all(axis=1)))
+        if state is not None:
+            errors.append(reconstruction_errors(state, block))
+    return complete, np.concatenate(errors) if errors else np.empty(0)
+
+
 def _reconstruction(
     scope: Scope,
-    matrix: np.typing.NDArray[np.float64],
+    errors: FloatArray,
     state: ReconstructionProfile | None,
     settings: ModelSettings,
 ) -> DetectorResult:
     if state is None:
         return _missing(scope, "reconstruction_error", REFIT)
-    estimate = reconstruction_error(state, matrix)
+    estimate = judge_errors(state, errors)
     fixed = settings.multivariate.reconstruction_threshold
     details: dict[str, JsonValue] = {
         "method": "reconstruction_error",

@@ -135,7 +135,9 @@ def fit_reconstruction(
     )
 
 
-_BLOCK = 65_536
+# Rows per block of ``reconstruction_errors``; callers that build a window's matrix in blocks
+# use the same bounds, so every block is computed exactly as one whole matrix's would be.
+BLOCK_ROWS = 65_536
 
 
 def reconstruction_errors(profile: ReconstructionProfile, features: FloatArray) -> FloatArray:
@@ -148,8 +150,8 @@ def reconstruction_errors(profile: ReconstructionProfile, features: FloatArray) 
     errors = np.empty(matrix.shape[0], dtype=np.float64)
     # In blocks of rows: each row's error is its own, and the four full-size temporaries a
     # whole window would need (about 250 MB for a million rows of 8 features) stay small.
-    for start in range(0, matrix.shape[0], _BLOCK):
-        rows = matrix[start : start + _BLOCK]
+    for start in range(0, matrix.shape[0], BLOCK_ROWS):
+        rows = matrix[start : start + BLOCK_ROWS]
         centred = (np.where(np.isnan(rows), mean, rows) - mean) / scale - centre
         residual = centred - (centred @ components.T) @ components
         errors[start : start + rows.shape[0]] = np.linalg.norm(residual, axis=1)
@@ -169,7 +171,11 @@ def reconstruction_error(profile: ReconstructionProfile, features: FloatArray) -
     >>> [reconstruction_error(profile, rows).alert for rows in (shuffled, reference)]
     [True, False]
     """
-    errors = reconstruction_errors(profile, features)
+    return judge_errors(profile, reconstruction_errors(profile, features))
+
+
+def judge_errors(profile: ReconstructionProfile, errors: FloatArray) -> Estimate:
+    """``reconstruction_error`` from the rows' errors (``reconstruction_errors``)."""
     size = int(errors.size)
     value = float(np.mean(errors)) if size else None
     sampling_error = float(np.std(errors, ddof=1)) / math.sqrt(size) if size > 1 else None

@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from modeltap.schema import DetectorResult, DetectorRun, LatestValue, RunHealth, WindowRecord, utc
 from modeltap.store.engine import WRITE, translate_errors
+from modeltap.store.queries import binary_arrays, exported, json_rows, runs
 from modeltap.store.queries import detectors as q
-from modeltap.store.queries import exported, json_rows, runs
 from modeltap.store.tables import predictions, requests
 
 if TYPE_CHECKING:
@@ -110,12 +110,7 @@ class DetectorStore:
     def read_serving(self, model: str, start: datetime, end: datetime) -> pd.DataFrame:
         with translate_errors(self._engine), self._engine.connect() as connection:
             if self._postgres:
-                frame = q.array_frame(
-                    connection,
-                    q.serving_query(model, utc(start), utc(end)),
-                    q.SERVING_NAMES,
-                    {**q.SERVING_TYPES, "upstream_failed": "int64"},
-                )
+                frame = binary_arrays.serving_frame(connection, model, utc(start), utc(end))
             else:
                 statement = (
                     q.select_serving()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from detectors.evaluate import evaluate
 from detectors.profile import Profile
 from detectors.rows import Rows
 from detectors.settings import ModelSettings
-from detectors.stats import dle
+from detectors.stats import dle, multivariate
 from detectors.stats.boosting import Forest
 from detectors.windows import Window
 from exporters.metrics import samples
@@ -217,3 +218,26 @@ def test_without_a_profile_estimation_says_to_fit_one() -> None:
     found = evaluate(settings("regression"), SCOPE, detectors=["estimation"], rows={"": rows})
     assert [(r.detector, r.status) for r in found] == [("estimated_mae", "insufficient_data")]
     assert "monitor reference set" in found[0].details["reason"]
+
+
+def test_a_window_scanned_in_blocks_scores_as_its_whole_matrix() -> None:
+    # More rows than a block, gaps in one feature, and a domain classifier off then on: the
+    # reconstruction error built block by block is the one of the whole window's matrix.
+    model = settings("regression", estimation={"enabled": False})
+    profile = stored(model, correlated(5000, 1))
+    window = correlated(multivariate.BLOCK_ROWS * 2 + 123, 4, broken=True)
+    window.loc[window.index % 7 == 0, "x2"] = np.nan
+    blocks = score(model, window, profile, "multivariate")["reconstruction_error"]
+    whole = replace(model, multivariate=replace(model.multivariate, domain_classifier=True))
+    with_matrix = score(whole, window, profile, "multivariate")
+    assert with_matrix["reconstruction_error"] == blocks
+    assert "domain_classifier" in with_matrix
+    assert profile.estimators is not None
+    assert profile.estimators.reconstruction is not None
+    rows = fitting.rows_from_table(model, window)
+    expected = multivariate.reconstruction_error(
+        profile.estimators.reconstruction, profile.estimators.matrix(rows)
+    )
+    assert blocks.score == expected.value
+    assert blocks.details["sampling_error"] == expected.sampling_error
+    assert blocks.current_size == expected.size == len(window)

@@ -415,46 +415,6 @@ def arrow_frame(table: pa.Table, names: list[str], dtypes: Mapping[str, Any]) ->
     return frame
 
 
-def array_frame(
-    connection: Connection, query: sql.Composable, names: list[str], dtypes: Mapping[str, Any]
-) -> pd.DataFrame:
-    """Run ``query`` with each column gathered into one array, and build the frame from them.
-
-    For columns of plain numbers and short text this beats COPY: COPY delivers one message
-    per row, and reading a million of them costs psycopg about a second before pandas has
-    parsed anything, while one row of arrays arrives in psycopg's binary format, already
-    typed (the serving read of a 1M-request hour: 3.2 s by COPY, 1.5 s as arrays, on a busy
-    machine). It does not pay for JSON values, which would be decoded one by one.
-    """
-    import numpy as np  # noqa: PLC0415 - see the module's docstring
-    import pandas as pd  # noqa: PLC0415
-    from psycopg import sql  # noqa: PLC0415
-
-    raw = connection.connection.driver_connection
-    if raw is None:  # pragma: no cover - only for detached connections
-        raise RuntimeError("connection has no driver connection")
-    columns = [sql.Identifier(f"c{index}") for index in range(len(names))]
-    statement = sql.SQL("SELECT {arrays} FROM ({query}) AS s({columns})").format(
-        arrays=sql.SQL(", ").join(sql.SQL("array_agg({})").format(c) for c in columns),
-        query=query,
-        columns=sql.SQL(", ").join(columns),
-    )
-    with raw.cursor(binary=True) as cursor:
-        cursor.execute(statement)
-        # An aggregate without GROUP BY always answers one row; over no rows, of NULLs.
-        gathered = cursor.fetchone() or (None,) * len(names)
-    data: dict[str, Any] = {}
-    for name, values in zip(names, gathered, strict=True):
-        kind = dtypes[name]
-        if values is None:  # no rows: array_agg of nothing is NULL
-            data[name] = pd.Series(dtype=kind)
-        elif kind == "category":
-            data[name] = pd.Categorical(values)
-        else:
-            data[name] = np.array(values, dtype=kind)  # a NULL float is NaN
-    return pd.DataFrame(data)
-
-
 # -- serving rows, violations, counts ---------------------------------------------------------
 
 
@@ -473,15 +433,6 @@ SERVING_TYPES: dict[str, Any] = {
     "latency_ms": "float64",
     "status_code": "int64",
 }
-
-
-def serving_query(model: str, start: datetime, end: datetime) -> sql.Composable:
-    from psycopg import sql  # noqa: PLC0415 - see the module's docstring
-
-    return sql.SQL(
-        "SELECT version, latency_ms, status_code, (error IS NOT NULL)::int FROM requests "
-        "WHERE model = {model} AND ts >= {start} AND ts < {end}"
-    ).format(model=sql.Literal(model), start=sql.Literal(start), end=sql.Literal(end))
 
 
 def violation_statement(

@@ -82,6 +82,35 @@ def test_serving_rows_mark_upstream_failures(store: SqlStore) -> None:
     assert frame["latency_ms"].tolist() == [10.0, 11.0, 12.0]
 
 
+def test_serving_rows_of_several_versions_read_alike_on_every_database(store: SqlStore) -> None:
+    # Versions interleaved in time, an unmeasured latency and a failure among them, another
+    # model's request and one outside the window, which must not be read.
+    versions = ["v2", "v10", "v1", "v2", "v10", "v2"]
+    records = [request(n, version=version) for n, version in enumerate(versions)]
+    records[3] = replace(records[3], latency_ms=None, status_code=599, error="response_not_logged")
+    records.append(request(9, model="other"))
+    records.append(request(10, ts=T0 + HOUR))
+    store.write(EventBatch(records))
+    frame = store.read_serving("churn", T0, T0 + HOUR)
+    assert list(frame.columns) == ["version", "latency_ms", "status_code", "upstream_failed"]
+    assert list(frame["version"].cat.categories) == ["v1", "v10", "v2"]
+    assert frame["latency_ms"].dtype == "float64"
+    assert frame["status_code"].dtype == "int64"
+    assert frame["upstream_failed"].dtype == "bool"
+    got = sorted(
+        (str(version), -1.0 if math.isnan(latency) else latency, int(status), bool(failed))
+        for version, latency, status, failed in frame.itertuples(index=False)
+    )
+    assert got == [
+        ("v1", 12.0, 200, False),
+        ("v10", 11.0, 200, False),
+        ("v10", 14.0, 200, False),
+        ("v2", -1.0, 599, True),
+        ("v2", 10.0, 200, False),
+        ("v2", 15.0, 200, False),
+    ]
+
+
 def test_unmeasured_latency_reads_as_nan_and_stays_out_of_the_figures(store: SqlStore) -> None:
     import numpy as np
 
