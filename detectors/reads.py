@@ -9,10 +9,11 @@ keeps is bounded (``budget`` rows, oldest dropped first): a catch-up over many w
 again rather than holding them all.
 
 A large window's rows are read in time slices of about ``slice_rows`` rows, ``readers`` at a
-time on their own connections, each split by version as it arrives (``versions``): the
-database works on every core, pandas parses a slice at a time (its parser holds several
-times the frame it builds), and the whole window never exists twice, as one frame and
-again split by version. A small window is one read, as before.
+time on their own connections: the database works on every core, and the client parses a
+slice at a time. The slices are then joined and split by version a column at a time, each
+step emptying what it takes from (``concat_frames``, ``rows_by_version``), so the window is
+never held twice, as slices and joined or as one frame and again by version. A small window
+is one read, as before.
 """
 
 from __future__ import annotations

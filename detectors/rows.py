@@ -126,33 +126,7 @@ class Rows:
         return coded
 
 
-def concat_rows(parts: list[Rows]) -> Rows:
-    """The rows of ``parts`` one after the other (slices of one window, of one version).
-
-    Violation counts are left out: they are counted for the window, not per slice.
-    """
-    if len(parts) == 1:
-        return replace(parts[0], violations={})
-    first = parts[0]
-    return Rows(
-        pd.concat([part.features for part in parts], ignore_index=True),
-        first.kinds,
-        version=_joined([part.version for part in parts]),
-        ts=_joined([part.ts for part in parts]),
-        prediction=_joined([part.prediction for part in parts]),
-        score=_joined([part.score for part in parts]),
-        label=_joined([part.label for part in parts]),
-        label_received_at=_joined([part.label_received_at for part in parts]),
-        class_scores=_joined([part.class_scores for part in parts]),
-    )
-
-
 ArrayT = TypeVar("ArrayT", FloatArray, TextArray)
-
-
-def _joined(arrays: list[ArrayT | None]) -> ArrayT | None:
-    present = [array for array in arrays if array is not None]
-    return None if not present else np.concatenate(present)
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,9 @@ def _bytes_loader() -> type:
 WHOLE_ROWS = 50_000
 # pyarrow parses a block per thread; a row longer than a block would straddle two and be
 # refused (the read then goes the SQL way), so blocks are far longer than any plausible row.
-BLOCK = 8 << 20
+# Not longer than that: each reader holds several blocks in flight, and two readers of
+# 250,000-row slices peaked 40-50 MB higher with 8 MiB blocks than with 2 MiB (as fast).
+BLOCK = 2 << 20
 
 
 def _undouble(rows: bytes) -> bytes:
