@@ -57,7 +57,7 @@ class Estimators:
         """The window's numerical features (rows ``start:stop``) as one matrix, in the
         fitted column order."""
         if not self.features:
-            return np.zeros((len(range(len(rows))[start:stop]), 0))
+            return np.zeros((len(rows), 0))[start:stop]
         return np.column_stack([rows.numbers(name)[start:stop] for name in self.features])
 
     def to_json(self) -> dict[str, JsonValue]:

@@ -237,30 +237,16 @@ class Reads:
     ) -> tuple[pd.DataFrame, Violations | None]:
         """The store's frame of the rows, and with ``count`` their type violations, counted
         in the same read; ``expected`` is about how many rows they are (0: not known)."""
-        numerical = [name for name, kind in kinds.items() if kind == "numerical"]
-        categorical = [name for name, kind in kinds.items() if kind == "categorical"]
+        query: dict[str, Any] = {
+            "numerical": [name for name, kind in kinds.items() if kind == "numerical"],
+            "categorical": [name for name, kind in kinds.items() if kind == "categorical"],
+            "with_labels": labels,
+            "class_scores": bool(settings.classes),
+            "expected": expected,
+        }
         if count:
-            return self._store.read_rows_counted(
-                settings.model,
-                start,
-                end,
-                numerical=numerical,
-                categorical=categorical,
-                with_labels=labels,
-                class_scores=bool(settings.classes),
-                expected=expected,
-            )
-        frame = self._store.read_rows(
-            settings.model,
-            start,
-            end,
-            numerical=numerical,
-            categorical=categorical,
-            with_labels=labels,
-            class_scores=bool(settings.classes),
-            expected=expected,
-        )
-        return frame, None
+            return self._store.read_rows_counted(settings.model, start, end, **query)
+        return self._store.read_rows(settings.model, start, end, **query), None
 
 
 def _add(total: Violations, more: Violations) -> None:

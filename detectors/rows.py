@@ -58,19 +58,40 @@ class Rows:
         if bool(mask.all()):
             # Every row, as for a model serving one version: the same arrays, not a copy.
             return replace(self, violations=violations or {})
+        features = self.features.loc[mask].reset_index(drop=True)
+        return self._taken(mask, features, violations or {})
+
+    def rows_between(self, start: int, stop: int) -> Rows:
+        """Rows ``start:stop`` as views of these rows' arrays, without violation counts."""
+        if start == 0 and stop == len(self):
+            return replace(self, violations={})
+        features = pd.DataFrame(
+            {name: self.features[name].to_numpy()[start:stop] for name in self.features},
+            index=pd.RangeIndex(stop - start),
+            copy=False,
+        )
+        return self._taken(slice(start, stop), features, {})
+
+    def _taken(
+        self, index: BoolArray | slice, features: pd.DataFrame, violations: Mapping[str, int]
+    ) -> Rows:
+        """These rows at ``index`` (a mask copies, a slice is a view), with ``features``
+        already taken at it."""
+
+        def part(values: ArrayT | None) -> ArrayT | None:
+            return None if values is None else values[index]
+
         return replace(
             self,
-            features=self.features.loc[mask].reset_index(drop=True),
-            violations=violations or {},
-            version=None if self.version is None else self.version[mask],
-            ts=None if self.ts is None else self.ts[mask],
-            prediction=None if self.prediction is None else self.prediction[mask],
-            score=None if self.score is None else self.score[mask],
-            label=None if self.label is None else self.label[mask],
-            label_received_at=(
-                None if self.label_received_at is None else self.label_received_at[mask]
-            ),
-            class_scores=None if self.class_scores is None else self.class_scores[mask],
+            features=features,
+            violations=violations,
+            version=part(self.version),
+            ts=part(self.ts),
+            prediction=part(self.prediction),
+            score=part(self.score),
+            label=part(self.label),
+            label_received_at=part(self.label_received_at),
+            class_scores=part(self.class_scores),
         )
 
     def without_features(self) -> Rows:
@@ -346,36 +367,10 @@ def rows_by_version(
     whole = rows_from_frame(sorted_frame, kinds, prefix=prefix)
     del sorted_frame
     return {
-        version: _rows_slice(whole, int(bounds[index]), int(bounds[index + 1]))
+        version: whole.rows_between(int(bounds[index]), int(bounds[index + 1]))
         for index, version in enumerate(names)
         if tallies[index]
     }
-
-
-def _rows_slice(rows: Rows, start: int, stop: int) -> Rows:
-    """Rows ``start:stop`` as views of ``rows``' arrays (every row: ``rows`` itself)."""
-    if start == 0 and stop == len(rows):
-        return replace(rows, violations={})
-
-    def part(values: ArrayT | None) -> ArrayT | None:
-        return None if values is None else values[start:stop]
-
-    return replace(
-        rows,
-        features=pd.DataFrame(
-            {name: rows.features[name].to_numpy()[start:stop] for name in rows.features},
-            index=pd.RangeIndex(stop - start),
-            copy=False,
-        ),
-        violations={},
-        version=part(rows.version),
-        ts=part(rows.ts),
-        prediction=part(rows.prediction),
-        score=part(rows.score),
-        label=part(rows.label),
-        label_received_at=part(rows.label_received_at),
-        class_scores=part(rows.class_scores),
-    )
 
 
 def present(values: TextArray) -> BoolArray:

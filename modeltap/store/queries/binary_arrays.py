@@ -12,6 +12,7 @@ apart, so no version text is sent per request either.
 
 from __future__ import annotations
 
+import functools
 import struct
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -96,21 +97,16 @@ def _joined(parts: list[npt.NDArray[Any]], dtype: Any) -> npt.NDArray[Any]:
     return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
 
-_LOADER: type | None = None
-
-
+@functools.cache
 def _raw_loader() -> type:
     """A psycopg loader that hands the binary value over as it came."""
-    global _LOADER  # noqa: PLW0603 - one class, built on first use (psycopg loads lazily)
-    if _LOADER is None:
-        from psycopg.adapt import Loader  # noqa: PLC0415
-        from psycopg.pq import Format  # noqa: PLC0415
+    from psycopg.adapt import Loader  # noqa: PLC0415
+    from psycopg.pq import Format  # noqa: PLC0415
 
-        class RawLoader(Loader):
-            format = Format.BINARY
+    class RawLoader(Loader):
+        format = Format.BINARY
 
-            def load(self, data: Any) -> Any:
-                return data
+        def load(self, data: Any) -> Any:
+            return data
 
-        _LOADER = RawLoader
-    return _LOADER
+    return RawLoader
