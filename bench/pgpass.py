@@ -165,7 +165,7 @@ def _run(url: str, events: int, workers: int | None) -> tuple[float, float]:
     if lines is None or not _same_rows(lines, projected):
         raise RuntimeError("the JSON-lines read and the SQL projection read different rows")
     print(
-        f"   the same read as JSON lines parsed by pyarrow {json_time:.2f} s, features "
+        f"   the same read from the packed numbers {json_time:.2f} s, features "
         f"projected in SQL {sql_time:.2f} s ({sql_time / json_time:.1f}x); the frames are equal"
     )
     del frame, lines, projected

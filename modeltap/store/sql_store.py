@@ -40,6 +40,7 @@ from modeltap.schema import (
 from modeltap.store.detector_mixin import DetectorStore
 from modeltap.store.engine import WRITE, make_engine, translate_errors
 from modeltap.store.migrate import current_revision, head_revision, require_current, upgrade
+from modeltap.store.packing import packed
 from modeltap.store.pairing_mixin import PairingStore
 from modeltap.store.protocol import REQUEST_COLUMNS
 from modeltap.store.queries import runs
@@ -95,6 +96,7 @@ def _prediction_row(record: PredictionRecord) -> tuple[Any, ...]:
         record.prediction,
         record.score,
         record.class_scores,
+        *packed(record.features),
     )
 
 

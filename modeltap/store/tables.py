@@ -112,6 +112,10 @@ predictions = Table(
     Column("score", Float),
     # A multiclass model's class probabilities as it answered them (a list or an object).
     Column("class_scores", json_type()),
+    # The features as doubles, a value per key, and which keys (``modeltap.store.packing``);
+    # NULL on rows written before migration 0008.
+    Column("layout", BigInteger),
+    Column("numbers", LargeBinary),
     PrimaryKeyConstraint("event_id", "row_index", "ts"),
     Index(None, "model", "ts"),
     Index(None, "label_key"),

@@ -52,7 +52,7 @@ def serving_frame(
     ).format(model=sql.Literal(model), start=sql.Literal(start), end=sql.Literal(end))
     with raw.cursor(binary=True) as cursor:
         for oid in _ELEMENTS:
-            cursor.adapters.register_loader(oid, _raw_loader())
+            cursor.adapters.register_loader(oid, raw_loader())
         groups = sorted(cursor.execute(statement).fetchall(), key=lambda group: group[0])
     versions = [str(group[0]) for group in groups]
     latency = [fixed_array(group[1], ">f8").astype(np.float64) for group in groups]
@@ -98,7 +98,7 @@ def _joined(parts: list[npt.NDArray[Any]], dtype: Any) -> npt.NDArray[Any]:
 
 
 @functools.cache
-def _raw_loader() -> type:
+def raw_loader() -> type:
     """A psycopg loader that hands the binary value over as it came."""
     from psycopg.adapt import Loader  # noqa: PLC0415
     from psycopg.pq import Format  # noqa: PLC0415

@@ -7,8 +7,9 @@ writes it). Values of the wrong type are counted by ``type_violations``, or on P
 in the same pass as the rows: a ``marked`` query flags them in the values and ``unmark``
 counts and clears the flags (one scan of the JSON instead of two).
 
-On PostgreSQL a window is first read as JSON lines (``json_rows``: the stored features sent
-whole, typed by pyarrow on the client, far less server work); this SQL projection reads
+On PostgreSQL a window is first read from the packed numbers stored beside the JSON
+(``packed_rows``), or as JSON lines for rows stored before them (``json_rows``: the stored
+features sent whole, typed by pyarrow on the client); this SQL projection reads
 any window holding a value of another type than configured, and counts those values.
 Its rows stream out through ``COPY (SELECT …) TO STDOUT`` as CSV straight into pyarrow's
 CSV reader (exact and multi-threaded, see ``copy_frame``), several times faster than
@@ -97,6 +98,8 @@ class RowQuery:
     marked: bool = False
     # A multiclass model's class probabilities, as the JSON text they were stored as.
     class_scores: bool = False
+    # Only the rows stored without packed numbers (before migration 0008).
+    unpacked_only: bool = False
 
     @property
     def names(self) -> list[str]:

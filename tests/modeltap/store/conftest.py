@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine
 
 from modeltap.store import SqlStore
 
@@ -23,3 +24,13 @@ def store(store_url: str) -> Iterator[SqlStore]:
     opened = SqlStore.open(store_url, migrate=True)
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="module")
+def opened(postgres_module_database: str) -> Iterator[tuple[SqlStore, Engine]]:
+    """A migrated store on the real PostgreSQL, and an engine of its own, for a module."""
+    store = SqlStore.open(postgres_module_database, migrate=True)
+    engine = create_engine(postgres_module_database)
+    yield store, engine
+    engine.dispose()
+    store.close()

@@ -82,12 +82,26 @@ def events(numbers: range, *, rows: int = 1, **kwargs: Any) -> EventBatch:
 
 def write_before_0007(store: SqlStore, batch: EventBatch) -> None:
     """Write ``batch`` as a modeltap from before migration 0007 did (predictions without
-    class_scores), into a database still at an older revision."""
-    columns = [Column(c.name, c.type) for c in predictions.columns if c.name != "class_scores"]
-    old = Table("predictions", MetaData(), *columns)
+    class_scores or packed numbers), into a database still at an older revision."""
+    _write_without(store, batch, ("class_scores", "layout", "numbers"))
+
+
+def write_before_0008(store: SqlStore, batch: EventBatch) -> None:
+    """Write ``batch`` as a modeltap from before migration 0008 did (predictions without
+    packed numbers)."""
+    _write_without(store, batch, ("layout", "numbers"))
+
+
+def _write_without(store: SqlStore, batch: EventBatch, newer: tuple[str, ...]) -> None:
+    names = [c.name for c in predictions.columns]
+    assert tuple(names[-len(newer) :]) == newer, "the newest columns come last"
+    old = Table(
+        "predictions",
+        MetaData(),
+        *[Column(c.name, c.type) for c in predictions.columns][: -len(newer)],
+    )
     newest = sql_store._prediction_row
-    assert [c.name for c in predictions.columns][-1] == "class_scores"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sql_store, "predictions", old)
-        patch.setattr(sql_store, "_prediction_row", lambda record: newest(record)[:-1])
+        patch.setattr(sql_store, "_prediction_row", lambda record: newest(record)[: -len(newer)])
         store.write(batch)

@@ -1,19 +1,20 @@
-"""The JSON-lines read of feature rows against the SQL projection, on the real PostgreSQL.
+"""The fast reads of feature rows against the SQL projection, on the real PostgreSQL.
 
-The JSON read is only a faster way to the same frame: for any window whose values have
+``json_frame`` reads rows stored with packed numbers from those and older rows as JSON
+lines; either is only a faster way to the same frame: for any window whose values have
 their configured types it must give exactly what ``copy_frame`` over ``postgres_rows_query``
 gives, bit for bit, and for any other window it must step aside (None) and leave the
-connection usable, so the SQL read can count the violations. Both of its ways out of the
-server, COPY (streamed) and one ``string_agg`` value (a window known to be small), must give
-that same frame, row for row.
+connection usable, so the SQL read can count the violations. Both ways the JSON lines leave
+the server, COPY (streamed) and one ``string_agg`` value (a window known to be small), must
+give that same frame, row for row.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -21,27 +22,18 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 from modeltap.schema import EventBatch, LabelRecord, PredictionRecord, RequestRecord
 from modeltap.store import SqlStore
 from modeltap.store.queries import detectors as q
 from modeltap.store.queries import json_rows
-from tests.modeltap.store.factories import T0, prediction, request
+from tests.modeltap.store.factories import T0, prediction, request, write_before_0008
 
 HOUR = timedelta(hours=1)
 NUMERICAL = ["x", "y"]
 CATEGORICAL = ["c", "d"]
 _models = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def opened(postgres_module_database: str) -> Iterator[tuple[SqlStore, Engine]]:
-    store = SqlStore.open(postgres_module_database, migrate=True)
-    engine = create_engine(postgres_module_database)
-    yield store, engine
-    engine.dispose()
-    store.close()
 
 
 def _both(engine: Engine, query: q.RowQuery) -> tuple[pd.DataFrame | None, pd.DataFrame]:
@@ -124,7 +116,8 @@ def _batch(model: str, features: list[dict[str, Any]], versions: int = 1) -> Eve
     )
 
 
-def _write(store: SqlStore, model: str, drawn: Any) -> None:
+def _write(store: SqlStore, model: str, drawn: Any, unpacked: int = 0) -> None:
+    """The drawn rows, the first ``unpacked`` of them as stored before migration 0008."""
     features, versions, answers, scores, truths = drawn
     requests, predictions, labels = [], [], []
     for n, values in enumerate(features):
@@ -137,19 +130,21 @@ def _write(store: SqlStore, model: str, drawn: Any) -> None:
         )
         if truths[n] is not None:
             labels.append(LabelRecord(truths[n], at, at + HOUR, f"req-{n}", 0, model=model))
-    store.write(EventBatch(requests, predictions, labels))
+    write_before_0008(store, EventBatch(requests[:unpacked], predictions[:unpacked]))
+    store.write(EventBatch(requests[unpacked:], predictions[unpacked:], labels))
 
 
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(drawn=rows_apart)
-def test_well_typed_rows_read_as_json_equal_the_sql_projection(
-    opened: tuple[SqlStore, Engine], drawn: Any
+@given(drawn=rows_apart, unpacked=st.integers(0, 12))
+def test_well_typed_rows_read_fast_equal_the_sql_projection(
+    opened: tuple[SqlStore, Engine], drawn: Any, unpacked: int
 ) -> None:
+    """Packed rows, rows stored before packing, and windows of both."""
     store, engine = opened
     model = f"m{next(_models)}"
-    _write(store, model, drawn)
+    _write(store, model, drawn, unpacked)
     query = q.RowQuery(model, T0, T0 + HOUR, NUMERICAL, CATEGORICAL, with_labels=True)
     fast, projected = _both(engine, query)
     assert fast is not None
@@ -203,13 +198,18 @@ def test_full_precision_doubles_and_class_scores_read_alike(
     ],
 )
 @pytest.mark.parametrize("expected", [0, 51], ids=["streamed", "whole"])
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "unpacked"])
 def test_a_value_of_another_type_sends_the_read_the_sql_way(
-    opened: tuple[SqlStore, Engine], features: dict[str, Any], wrong: str, expected: int
+    opened: tuple[SqlStore, Engine],
+    features: dict[str, Any],
+    wrong: str,
+    expected: int,
+    packed: bool,
 ) -> None:
     store, engine = opened
     model = f"odd{next(_models)}"
     values = [*[{"x": 1.5, "c": "k"}] * 50, features]
-    store.write(_batch(model, values))
+    (store.write if packed else partial(write_before_0008, store))(_batch(model, values))
     query = q.RowQuery(model, T0, T0 + HOUR, ["x"], ["c"])
     with engine.connect() as connection:
         assert json_rows.json_frame(connection, query, expected) is None, wrong
@@ -268,7 +268,7 @@ def test_only_a_window_known_to_be_small_is_read_as_one_value(
 ) -> None:
     store, engine = opened
     model = f"size{next(_models)}"
-    store.write(_batch(model, [{"x": float(n), "c": "k"} for n in range(20)]))
+    write_before_0008(store, _batch(model, [{"x": float(n), "c": "k"} for n in range(20)]))
     query = q.RowQuery(model, T0, T0 + HOUR, ["x"], ["c"])
     ways: list[str] = []
     for name in ("_whole_table", "_streamed_table"):
@@ -281,7 +281,15 @@ def test_only_a_window_known_to_be_small_is_read_as_one_value(
         monkeypatch.setattr(json_rows, name, spy)
     with engine.connect() as connection:
         for expected in (0, 20, json_rows.WHOLE_ROWS, json_rows.WHOLE_ROWS + 1):
-            frame = json_rows.json_frame(connection, query, expected)
+            frame = json_rows.lines_frame(connection, query, expected)
             assert frame is not None
             assert len(frame) == 20
-    assert ways == ["_streamed_table", "_whole_table", "_whole_table", "_streamed_table"]
+        # Through json_frame the unpacked rows are counted first: a size known.
+        assert json_rows.json_frame(connection, query) is not None
+    assert ways == [
+        "_streamed_table",
+        "_whole_table",
+        "_whole_table",
+        "_streamed_table",
+        "_whole_table",
+    ]

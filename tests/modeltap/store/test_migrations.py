@@ -9,13 +9,13 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from modeltap.store import SqlStore
 from modeltap.store.engine import make_engine
 from modeltap.store.migrate import current_revision, head_revision, scripts_head, upgrade
 from modeltap.store.tables import metadata
-from tests.modeltap.store.factories import T0, events, write_before_0007
+from tests.modeltap.store.factories import T0, events, write_before_0007, write_before_0008
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -98,6 +98,26 @@ def test_predictions_stored_before_0007_read_back_without_class_probabilities(
     ).sort_values("ts")
     assert list(frame["feature:age"]) == [30.0 + n for n in range(6)]
     assert frame["class_scores"].isna().tolist() == [True] * 5 + [False]
+    engine.dispose()
+
+
+def test_predictions_stored_before_0008_read_back_beside_packed_ones(store_url: str) -> None:
+    """0008 adds the packed numbers; older rows keep NULLs there and read from their JSON,
+    in the same window as rows packed after the upgrade."""
+    engine = make_engine(store_url)
+    upgrade(engine, "0007")
+    store = SqlStore(engine)
+    write_before_0008(store, events(range(5)))
+    assert upgrade(engine) == ("0007", head_revision())
+    store.write(events(range(5, 9)))
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT count(layout), count(numbers) FROM predictions"))
+        assert tuple(stored.one()) == (4, 4)
+    frame, counts = store.read_rows_counted(
+        "churn", T0, T0 + timedelta(minutes=1), numerical=["age"], expected=9
+    )
+    assert sorted(frame["feature:age"]) == [30.0 + n for n in range(9)]
+    assert counts == {"v1": {"age": 0}}
     engine.dispose()
 
 
