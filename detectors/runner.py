@@ -18,7 +18,7 @@ from typing import Literal
 
 from detectors.emit import Scope
 from detectors.evaluate import evaluate
-from detectors.memory import map_large_blocks
+from detectors.memory import map_large_blocks, return_freed_memory
 from detectors.profile import Profile
 from detectors.reads import Reads
 from detectors.rows import Requests, Rows
@@ -224,7 +224,7 @@ class Runner:
         if detector in READS_PROFILE:
             profiles = {version: self._profile(settings.model, version) for version in rows}
         scope = Scope(settings.model, "", window, now, partial=planned.partial)
-        return evaluate(
+        results = evaluate(
             settings,
             scope,
             detectors=[detector],
@@ -233,6 +233,10 @@ class Runner:
             profiles=profiles,
             seconds=(end - window.start).total_seconds(),
         )
+        # What the detector's pool threads freed, back to the system before the next one
+        # allocates (they free into arenas of their own, which the next may not reuse).
+        return_freed_memory()
+        return results
 
     def _profile(self, model: str, version: str) -> Profile | None:
         """The version's own reference if one was fitted, else the model's."""
