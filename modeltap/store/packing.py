@@ -51,7 +51,11 @@ def packed(features: Mapping[str, Any]) -> tuple[int, bytes]:
     if known is None:
         known = _remember(tuple(features))
     layout, ordered, packer = known
-    return layout, packer.pack(*[_double(features[key]) for key in ordered])
+    values = [features[key] for key in ordered]
+    # The common case inline: a finite float (v - v is 0.0 for those only) is itself.
+    return layout, packer.pack(
+        *[v + 0.0 if type(v) is float and v - v == 0.0 else _double(v) for v in values]
+    )
 
 
 _LAYOUTS: dict[tuple[str, ...], tuple[int, tuple[str, ...], struct.Struct]] = {}
