@@ -29,14 +29,13 @@ from detectors.memory import return_freed_memory
 from detectors.rows import (
     Requests,
     Rows,
-    concat_frames,
     requests_from_frame,
     rows_by_version,
     rows_from_frame,
 )
 from detectors.settings import ModelSettings
 from detectors.stats.reference import Kind
-from modeltap.store import FEATURE_PREFIX, Store
+from modeltap.store import FEATURE_PREFIX, Store, concat_frames
 
 if TYPE_CHECKING:
     import pandas as pd

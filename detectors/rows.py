@@ -383,25 +383,6 @@ def present(values: TextArray) -> BoolArray:
     return ~missing
 
 
-def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The frames' rows one after the other, emptying each frame as its columns are joined
-    (so the parts and the whole are never all held at once). Categories are united, in
-    sorted order as the store's frames keep them."""
-    if len(frames) == 1:
-        return frames[0]
-    joined = pd.DataFrame(index=pd.RangeIndex(sum(len(frame) for frame in frames)))
-    for name in list(frames[0].columns):
-        parts = [frame.pop(name) for frame in frames]
-        if all(isinstance(part.dtype, pd.CategoricalDtype) for part in parts):
-            column: Any = pd.api.types.union_categoricals(parts, sort_categories=True)
-        else:
-            column = np.concatenate([part.to_numpy() for part in parts])
-        del parts
-        joined[name] = column
-        del column
-    return joined
-
-
 def class_matrix(raw: TextArray, classes: Sequence[str]) -> FloatArray:
     """Rows' class probabilities as an n-by-k matrix in ``classes`` order, NaN in a row that
     has none or whose probabilities do not fit: a list of another length, an object

@@ -15,7 +15,7 @@ from modeltap.store.engine import make_engine, redact
 from modeltap.store.migrate import current_revision, head_revision, upgrade
 from modeltap.store.pairing_mixin import Half, LoggedHalf, LoggedPair
 from modeltap.store.protocol import REQUEST_COLUMNS, Store
-from modeltap.store.queries.detectors import FEATURE_PREFIX
+from modeltap.store.queries.detectors import FEATURE_PREFIX, concat_frames
 from modeltap.store.sql_store import SqlStore, open_store
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "LoggedPair",
     "SqlStore",
     "Store",
+    "concat_frames",
     "current_revision",
     "head_revision",
     "make_engine",

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors.rows import Rows, concat_frames, rows_by_version, rows_from_frame
+from detectors.rows import Rows, rows_by_version, rows_from_frame
 from detectors.stats.reference import Kind
+from modeltap.store import concat_frames
 
 KINDS: dict[str, Kind] = {"age": "numerical", "plan": "categorical"}
 PREFIX = "feature:"

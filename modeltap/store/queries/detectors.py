@@ -418,6 +418,28 @@ def arrow_frame(table: pa.Table, names: list[str], dtypes: Mapping[str, Any]) ->
     return frame
 
 
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames' rows one after the other, emptying each frame as its columns are joined
+    (so the parts and the whole are never all held at once). Categories are united, in
+    sorted order as the readers' frames keep them."""
+    import numpy as np  # noqa: PLC0415 - see the module's docstring
+    import pandas as pd  # noqa: PLC0415
+
+    if len(frames) == 1:
+        return frames[0]
+    joined = pd.DataFrame(index=pd.RangeIndex(sum(len(frame) for frame in frames)))
+    for name in list(frames[0].columns):
+        parts = [frame.pop(name) for frame in frames]
+        if all(isinstance(part.dtype, pd.CategoricalDtype) for part in parts):
+            column: Any = pd.api.types.union_categoricals(parts, sort_categories=True)
+        else:
+            column = np.concatenate([part.to_numpy() for part in parts])
+        del parts
+        joined[name] = column
+        del column
+    return joined
+
+
 # -- serving rows, violations, counts ---------------------------------------------------------
 
 

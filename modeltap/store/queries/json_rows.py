@@ -40,6 +40,7 @@ from modeltap.store.queries.detectors import (
     RowQuery,
     arrow_frame,
     arrow_pool,
+    concat_frames,
 )
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def json_frame(connection: Connection, query: RowQuery, expected: int = 0) -> pd
     unpacked = lines_frame(connection, replace(query, unpacked_only=True), packed.unpacked)
     if unpacked is None or not len(packed.frame):
         return unpacked
-    return packed_rows.joined(packed.frame, unpacked)
+    return concat_frames([packed.frame, unpacked])
 
 
 def lines_frame(connection: Connection, query: RowQuery, expected: int) -> pd.DataFrame | None:

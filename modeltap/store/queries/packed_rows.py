@@ -21,6 +21,7 @@ caller reads those from their JSON.
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +32,6 @@ from modeltap.store.queries.binary_arrays import fixed_array, raw_loader
 from modeltap.store.queries.detectors import FEATURE_PREFIX, RowQuery, arrow_frame, arrow_pool
 
 if TYPE_CHECKING:
-    import numpy.typing as npt
     import pandas as pd
     import pyarrow as pa
     from psycopg import sql
@@ -83,9 +83,9 @@ def packed_frame(connection: Connection, query: RowQuery, expected: int = 0) -> 
     unpacked = 0
     for bound in bounds:
         read = _piece(raw, query, bound, -(-rows // pieces))
-        if read is None:
+        if read is _Miss.UNSERVED:
             return None
-        if isinstance(read, _Stray):
+        if read is _Miss.STRAY:
             return PackedRead(None, 0)
         groups += read[0]
         unpacked += read[1]
@@ -106,8 +106,11 @@ class _Group:
     size: int
 
 
-class _Stray:
-    """A value of another type than configured."""
+class _Miss(enum.Enum):
+    """Why a piece's packed numbers do not give its rows."""
+
+    STRAY = "a value of another type than configured (only the SQL read counts those)"
+    UNSERVED = "the packed numbers cannot serve it (too many layouts, keys not matching)"
 
 
 # For the group query's transaction. The groups' states are held until the last row is in:
@@ -118,8 +121,6 @@ _SETTINGS = [
     "SET LOCAL enable_sort = off",
     "SET LOCAL max_parallel_workers_per_gather = 0",
 ]
-
-_FAILED = _Stray()  # not a stray value: the packed numbers cannot serve the window
 
 
 def _layouts(raw: Any, query: RowQuery) -> dict[int | None, int]:
@@ -226,11 +227,11 @@ def group_query(
 
 def _piece(
     raw: Any, query: RowQuery, bounds: tuple[datetime, datetime], rows: int
-) -> tuple[list[_Group], int] | _Stray | None:
+) -> tuple[list[_Group], int] | _Miss:
     start, end = bounds
     groups: list[_Group] = []
     unpacked = 0
-    failed: _Stray | None = None
+    missed: _Miss | None = None
     # A group of a layout first seen here waits for the stream's end, when the connection
     # is free to look its keys up.
     waiting: list[tuple[Any, ...]] = []
@@ -245,38 +246,38 @@ def _piece(
         # Read to the end even once the answer is known: leaving a stream cancels its query,
         # which aborts the caller's transaction.
         for row in cursor.stream(group_query(query, start, end, width)):
-            if failed is not None:
+            if missed is not None:
                 continue
             if row[0] is None:
                 unpacked += int(row[2])
             elif row[0] in _KEYS:
-                failed = _decoded(row, query, _KEYS[row[0]], groups)
+                missed = _decoded(row, query, _KEYS[row[0]], groups)
             elif len({waited[0] for waited in waiting} | {row[0]}) > MAX_LAYOUTS:
-                failed = _FAILED
+                missed = _Miss.UNSERVED
             else:
                 waiting.append(row)
     for row in waiting:
-        keys = _resolved(raw, query, row[0]) if failed is None else None
-        failed = failed or (_decoded(row, query, keys, groups) if keys is not None else _FAILED)
-    if failed is _FAILED:
-        return None
-    return failed or (groups, unpacked)
+        if missed is not None:
+            break
+        keys = _resolved(raw, query, row[0])
+        missed = _Miss.UNSERVED if keys is None else _decoded(row, query, keys, groups)
+    return (groups, unpacked) if missed is None else missed
 
 
 def _decoded(
     row: tuple[Any, ...], query: RowQuery, keys: list[str], groups: list[_Group]
-) -> _Stray | None:
+) -> _Miss | None:
     """Adds the group ``row`` holds to ``groups``; or why it cannot be read."""
     group = _group(row[3:], query, str(row[1]), int(row[2]), keys)
-    if isinstance(group, _Group):
-        groups.append(group)
-        return None
-    return _FAILED if group is None else group
+    if isinstance(group, _Miss):
+        return group
+    groups.append(group)
+    return None
 
 
 def _group(
     values: tuple[Any, ...], query: RowQuery, version: str, size: int, keys: list[str]
-) -> _Group | _Stray | None:
+) -> _Group | _Miss:
     import numpy as np  # noqa: PLC0415
 
     columns: dict[str, Any] = {}
@@ -284,7 +285,7 @@ def _group(
     if query.numerical:
         numbers = np.frombuffer(rest.pop(0), dtype="<f8")
         if numbers.size != size * len(keys):
-            return None  # rows of a layout without their numbers: read from the JSON
+            return _Miss.UNSERVED  # rows of a layout without their numbers
         matrix = numbers.reshape(size, len(keys))
         position = {key: index for index, key in enumerate(keys)}
         for name in query.numerical:
@@ -293,29 +294,22 @@ def _group(
                 continue
             column = matrix[:, position[name]].copy()
             if bool((column.view(np.uint64) == OTHER_BITS).any()):
-                return _Stray()
+                return _Miss.STRAY
             columns[FEATURE_PREFIX + name] = column
-    columns["ts"] = _doubles(rest.pop(0), size)
-    columns["score"] = _doubles(rest.pop(0), size)
-    if query.with_labels:
-        columns["label_received_at"] = _doubles(rest.pop(0), size)
+    names = ["ts", "score", *(["label_received_at"] if query.with_labels else [])]
+    for name in names:
+        doubles = fixed_array(rest.pop(0), ">f8").astype(np.float64)
+        if doubles.size != size:
+            return _Miss.UNSERVED
+        columns[name] = doubles
     text = _text(rest.pop(0), query)
-    if (
-        text is None
-        or text.num_rows != size
-        or any(value.size != size for value in columns.values())
-    ):
-        return _Stray() if text is None else None
+    if text is None:
+        return _Miss.STRAY
+    if text.num_rows != size:
+        return _Miss.UNSERVED
     for name in text.column_names:
         columns[name] = text.column(name)
     return _Group(version, columns, size)
-
-
-def _doubles(data: Any, size: int) -> npt.NDArray[Any]:
-    import numpy as np  # noqa: PLC0415
-
-    values = fixed_array(data, ">f8").astype(np.float64)
-    return values if values.size == size else np.empty(0)
 
 
 def _text(lines: Any, query: RowQuery) -> pa.Table | None:
@@ -368,19 +362,3 @@ def _frame(groups: list[_Group], query: RowQuery) -> pd.DataFrame:
             column = pc.dictionary_encode(column, memory_pool=arrow_pool())
         columns.append(column)
     return arrow_frame(pa.table(columns, names=names), names, dtypes)
-
-
-def joined(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
-    """``first``'s rows and then ``second``'s (same columns), categories united and sorted."""
-    import numpy as np  # noqa: PLC0415
-    import pandas as pd  # noqa: PLC0415
-    from pandas.api.types import union_categoricals  # noqa: PLC0415
-
-    columns: dict[str, Any] = {}
-    for name in first.columns:
-        one, two = first[name], second[name]
-        if isinstance(one.dtype, pd.CategoricalDtype):
-            columns[name] = union_categoricals([one, two], sort_categories=True)
-        else:
-            columns[name] = np.concatenate([one.to_numpy(), two.to_numpy()])
-    return pd.DataFrame(columns)
